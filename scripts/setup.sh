@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what softrnic needs from Debian packages (only when something is missing), then
+# configures and builds it in ./build. Idempotent; fast when everything is present.
+# Usage: scripts/setup.sh [extra meson options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential meson ninja-build pkg-config python3
+  libdpdk-dev liburing-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  libisal-dev libpcap-dev nlohmann-json3-dev libbenchmark-dev
+  tshark clang-16 libclang-rt-16-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark's package asks whether non-root users may capture; answer it ahead of time.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build "$@"
+elif [ $# -gt 0 ]; then
+  meson configure build "$@"
+fi
+ninja -C build
