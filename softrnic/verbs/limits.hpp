@@ -1,0 +1,34 @@
+// The one table of device limits. The CLI's devinfo, the NDK shim's adapter info and the CM's
+// negotiation all read it; nothing else hard-codes a limit.
+#pragma once
+
+#include <cstdint>
+
+namespace softrnic::verbs {
+
+struct DeviceLimits {
+  std::uint32_t max_qp = 4096;
+  std::uint32_t max_qp_wr = 16384;     // SQ/RQ depth
+  std::uint32_t max_srq = 1024;
+  std::uint32_t max_srq_wr = 16384;
+  std::uint32_t max_cq = 4096;
+  std::uint32_t max_cqe = 65536;
+  std::uint32_t max_sge = 16;          // per send or receive WR
+  std::uint32_t max_inline = 256;      // bytes of inline send data
+  std::uint32_t max_mr = 65536;
+  std::uint64_t max_mr_size = 1ull << 32;
+  std::uint64_t max_msg_size = 1ull << 31;  // IBA: 2^31
+  std::uint32_t max_fast_reg_pages = 512;
+  std::uint32_t max_mw = 65536;
+  std::uint32_t max_pd = 4096;
+  std::uint32_t max_ird = 128;  // responder resources (max_dest_rd_atomic), <= 255
+  std::uint32_t max_ord = 128;  // initiator depth (max_rd_atomic), <= 255
+  std::uint32_t min_pmtu = 256;
+  std::uint32_t max_pmtu = 4096;
+  std::uint32_t page_size = 4096;
+};
+
+inline constexpr DeviceLimits kDefaultLimits{};
+static_assert(kDefaultLimits.max_ird <= 255 && kDefaultLimits.max_ord <= 255);
+
+}  // namespace softrnic::verbs
