@@ -13,7 +13,7 @@ std::size_t l3_size(const IpSpec& ip) {
 Ipv4Addr v4_of(const Ipv6Addr& a) { return {a[12], a[13], a[14], a[15]}; }
 Ipv6Addr mapped_of(const Ipv4Addr& a) { return ipv4_mapped(a); }
 
-Result<std::size_t> too_small(std::size_t need, std::size_t have) {
+std::unexpected<Error> too_small(std::size_t need, std::size_t have) {
   return make_error(Errc::buffer_too_small, "frame needs " + std::to_string(need) +
                                                 " bytes, buffer has " + std::to_string(have));
 }
@@ -67,13 +67,13 @@ std::uint32_t pseudo_of(const IpSpec& ip, std::uint8_t proto, std::size_t l4_len
 }
 
 // BTH .. pad (no ICRC) size for a spec.
-std::size_t transport_size(const RoceSpec& s, std::uint8_t pad) {
+std::size_t transport_size(const RoceSpec& s, std::size_t payload_len, std::uint8_t pad) {
   const auto& op = opcode_info(s.bth.opcode);
-  return BthView::kSize + ext_headers_size(op.headers) + s.payload.size() + pad;
+  return BthView::kSize + ext_headers_size(op.headers) + payload_len + pad;
 }
 
-// Writes BTH .. pad at out[0..). Returns bytes written.
-std::size_t write_transport(const RoceSpec& s, std::uint8_t pad, ByteSpan out) {
+// Writes BTH and the extended headers at out[0..). Returns their size (the payload offset).
+std::size_t write_transport_headers(const RoceSpec& s, std::uint8_t pad, ByteSpan out) {
   const auto& op = opcode_info(s.bth.opcode);
   Bth bth = s.bth;
   bth.pad_count = pad;
@@ -91,20 +91,16 @@ std::size_t write_transport(const RoceSpec& s, std::uint8_t pad, ByteSpan out) {
   if (op.has(kCnpPad)) {
     for (std::size_t i = 0; i < 16; ++i) store_u8(out, at(kCnpPad) + i, s.ext.cnp_reserved[i]);
   }
-  o += ext_headers_size(op.headers);
-  store_bytes(out, o, s.payload);
-  o += s.payload.size();
-  for (std::uint8_t i = 0; i < pad; ++i) store_u8(out, o++, 0);
-  return o;
+  return o + ext_headers_size(op.headers);
 }
 
-std::optional<Error> check_roce_spec(const RoceSpec& s) {
+std::optional<Error> check_roce_spec(const RoceSpec& s, std::size_t payload_len) {
   const auto& op = opcode_info(s.bth.opcode);
   if (!op.valid())
     return Error{Errc::invalid_argument, "opcode " + std::to_string(s.bth.opcode) + " is not one we send"};
-  if (!op.payload && !s.payload.empty())
+  if (!op.payload && payload_len != 0)
     return Error{Errc::invalid_argument, std::string(op.name) + " carries no payload"};
-  if (s.payload.size() > 9216)
+  if (payload_len > 9216)
     return Error{Errc::invalid_argument, "payload larger than any path MTU"};
   return std::nullopt;
 }
@@ -115,41 +111,63 @@ std::uint8_t pad_for(std::size_t len) { return static_cast<std::uint8_t>((4 - le
 
 std::size_t roce_frame_size(const RoceSpec& s) {
   return l2_size(s.eth) + l3_size(s.ip) + UdpView::kSize +
-         transport_size(s, pad_for(s.payload.size())) + kIcrcSize + s.trailer.size();
+         transport_size(s, s.payload.size(), pad_for(s.payload.size())) + kIcrcSize +
+         s.trailer.size();
 }
 
-Result<std::size_t> build_roce(const RoceSpec& s, ByteSpan out) {
-  if (auto e = check_roce_spec(s)) return std::unexpected(*e);
-  const std::uint8_t pad = pad_for(s.payload.size());
-  const std::size_t udp_len = UdpView::kSize + transport_size(s, pad) + kIcrcSize;
-  const std::size_t need = l2_size(s.eth) + l3_size(s.ip) + udp_len + s.trailer.size();
-  if (need > out.size()) return too_small(need, out.size());
-
-  const std::size_t l3 = l2_size(s.eth);
-  const std::size_t l4 = write_l2_l3(s.eth, s.ip, ipproto::kUdp, udp_len, out);
-  UdpMut udp(UdpMut::Span(out.data() + l4, UdpView::kSize));
+Result<RoceLayout> build_roce_headers(const RoceSpec& s, std::size_t payload_len, ByteSpan out) {
+  if (auto e = check_roce_spec(s, payload_len)) return std::unexpected(*e);
+  const std::uint8_t pad = pad_for(payload_len);
+  const std::size_t udp_len = UdpView::kSize + transport_size(s, payload_len, pad) + kIcrcSize;
+  RoceLayout l;
+  l.l3_off = l2_size(s.eth);
+  l.size = l.l3_off + l3_size(s.ip) + udp_len + s.trailer.size();
+  if (l.size > out.size()) return too_small(l.size, out.size());
+  l.l4_off = write_l2_l3(s.eth, s.ip, ipproto::kUdp, udp_len, out);
+  UdpMut udp(UdpMut::Span(out.data() + l.l4_off, UdpView::kSize));
   udp.set_src_port(s.src_port);
   udp.set_dst_port(s.dst_port);
   udp.set_length(static_cast<std::uint16_t>(udp_len));
   udp.set_checksum(0);
-  const std::size_t end = l4 + UdpView::kSize + write_transport(s, pad, out.subspan(l4 + UdpView::kSize));
-  const std::uint32_t c = icrc(out.subspan(l3, l4 - l3), out.subspan(l4, end - l4));
-  store_le32(out, end, c);
+  const std::size_t bth = l.l4_off + UdpView::kSize;
+  l.payload_off = bth + write_transport_headers(s, pad, out.subspan(bth));
+  l.payload_len = payload_len;
+  l.pad = pad;
+  return l;
+}
+
+void finish_roce(const RoceSpec& s, const RoceLayout& l, ByteSpan out) {
+  std::size_t end = l.payload_off + l.payload_len;
+  for (std::uint8_t i = 0; i < l.pad; ++i) store_u8(out, end++, 0);
+  store_le32(out, end, icrc(out.subspan(l.l3_off, l.l4_off - l.l3_off), out.subspan(l.l4_off, end - l.l4_off)));
   if (s.udp_checksum == UdpChecksum::compute) {
     // After the ICRC, which masks this field (wire reference 1.4).
-    std::uint16_t sum = ones_fold(ones_sum(out.subspan(l4, udp_len), pseudo_of(s.ip, ipproto::kUdp, udp_len)));
+    const std::size_t udp_len = end + kIcrcSize - l.l4_off;
+    UdpMut udp(UdpMut::Span(out.data() + l.l4_off, UdpView::kSize));
+    const std::uint16_t sum =
+        ones_fold(ones_sum(out.subspan(l.l4_off, udp_len), pseudo_of(s.ip, ipproto::kUdp, udp_len)));
     udp.set_checksum(sum == 0 ? 0xffff : sum);
   }
   store_bytes(out, end + kIcrcSize, s.trailer);
-  return need;
+}
+
+Result<std::size_t> build_roce(const RoceSpec& s, ByteSpan out) {
+  auto l = build_roce_headers(s, s.payload.size(), out);
+  if (!l) return std::unexpected(l.error());
+  store_bytes(out, l->payload_off, s.payload);
+  finish_roce(s, *l, out);
+  return l->size;
 }
 
 Result<std::size_t> build_udp_payload(const RoceSpec& s, const SocketMeta& meta, ByteSpan out) {
-  if (auto e = check_roce_spec(s)) return std::unexpected(*e);
+  if (auto e = check_roce_spec(s, s.payload.size())) return std::unexpected(*e);
   const std::uint8_t pad = pad_for(s.payload.size());
-  const std::size_t need = transport_size(s, pad) + kIcrcSize;
+  const std::size_t need = transport_size(s, s.payload.size(), pad) + kIcrcSize;
   if (need > out.size()) return too_small(need, out.size());
-  const std::size_t end = write_transport(s, pad, out);
+  std::size_t end = write_transport_headers(s, pad, out);
+  store_bytes(out, end, s.payload);
+  end += s.payload.size();
+  for (std::uint8_t i = 0; i < pad; ++i) store_u8(out, end++, 0);
   store_le32(out, end, socket_icrc(out.first(end), meta));
   return need;
 }
@@ -307,9 +325,13 @@ TcpSpec tcp_spec_of(const ParsedFrame& p) {
   s.options = p.tcp_options();
   s.payload = p.tcp_payload();
   s.trailer = p.trailer();
+  // Keep the captured checksum whenever build_tcp would write another one: a wrong one (offload),
+  // but also 0xffff where 0x0000 is computed, both being zero in one's complement (RFC 1071).
   const std::size_t l4_len = p.ip_end - p.l4_off;
-  if (ones_fold(ones_sum(p.frame.subspan(p.l4_off, l4_len), pseudo_of(s.ip, ipproto::kTcp, l4_len))) != 0)
-    s.checksum_override = t.checksum();
+  const ConstByteSpan segment = p.frame.subspan(p.l4_off, l4_len);
+  const std::uint32_t without_checksum = ones_sum(
+      segment.subspan(18), ones_sum(segment.first(16), pseudo_of(s.ip, ipproto::kTcp, l4_len)));
+  if (ones_fold(without_checksum) != t.checksum()) s.checksum_override = t.checksum();
   return s;
 }
 

@@ -105,6 +105,22 @@ std::size_t roce_frame_size(const RoceSpec& s);
 constexpr std::size_t kMaxFrameSize = 14 + 4 + 40 + 8 + 12 + 28 + 8 + 4 + 9216 + 4;
 
 [[nodiscard]] Result<std::size_t> build_roce(const RoceSpec& s, ByteSpan out);
+
+// Two-phase form for senders that gather the payload themselves (scatter/gather lists, registered
+// memory): build_roce_headers writes everything before the payload for payload_len bytes (s.payload
+// is ignored), the caller fills out[payload_off, payload_off + payload_len), then finish_roce
+// writes the pad, the ICRC, the UDP checksum when asked for, and the trailer.
+struct RoceLayout {
+  std::size_t l3_off = 0;
+  std::size_t l4_off = 0;
+  std::size_t payload_off = 0;
+  std::size_t payload_len = 0;
+  std::uint8_t pad = 0;
+  std::size_t size = 0;  // whole frame
+};
+[[nodiscard]] Result<RoceLayout> build_roce_headers(const RoceSpec& s, std::size_t payload_len,
+                                                    ByteSpan out);
+void finish_roce(const RoceSpec& s, const RoceLayout& l, ByteSpan out);
 [[nodiscard]] Result<std::size_t> build_tcp(const TcpSpec& s, ByteSpan out);
 [[nodiscard]] Result<std::size_t> build_arp(const ArpSpec& s, ByteSpan out);
 [[nodiscard]] Result<std::size_t> build_nd(const NdSpec& s, ByteSpan out);

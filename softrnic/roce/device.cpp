@@ -1,0 +1,511 @@
+#include "roce/device.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "roce/sge.hpp"
+
+namespace softrnic::roce {
+
+using verbs::QpState;
+using verbs::QpType;
+using verbs::WcStatus;
+using verbs::WrOpcode;
+
+std::string_view counter_name(DeviceCounter c) {
+  switch (c) {
+#define SOFTRNIC_X(n) \
+  case DeviceCounter::n: return #n;
+    SOFTRNIC_DEVICE_COUNTERS(SOFTRNIC_X)
+#undef SOFTRNIC_X
+    case DeviceCounter::count_: break;
+  }
+  return "unknown";
+}
+
+Device::Device(Port& port, Clock& clock, DeviceConfig config)
+    : port_(port), clock_(clock), config_(std::move(config)), memory_(config_.limits) {
+  qps_.resize(2);  // QPN 0 is invalid on RoCE, 1 is the GSI QP
+}
+
+Device::~Device() {
+  for (std::size_t i = 0; i < tx_count_; ++i) port_.free(tx_[i]);
+}
+
+Result<verbs::Cq*> Device::create_cq(std::uint32_t depth) {
+  if (depth == 0 || depth > config_.limits.max_cqe)
+    return make_error(Errc::invalid_argument, "CQ depth must be 1.." + std::to_string(config_.limits.max_cqe));
+  if (cqs_.size() >= config_.limits.max_cq) return make_error(Errc::busy, "too many CQs");
+  cqs_.push_back(std::make_unique<verbs::Cq>(depth));
+  return cqs_.back().get();
+}
+
+Result<Srq*> Device::create_srq(std::uint32_t depth, std::uint32_t max_sge) {
+  if (depth == 0 || depth > config_.limits.max_srq_wr)
+    return make_error(Errc::invalid_argument, "SRQ depth out of range");
+  if (max_sge == 0 || max_sge > std::min<std::uint32_t>(config_.limits.max_sge, kMaxSge))
+    return make_error(Errc::invalid_argument, "SRQ max_sge out of range");
+  srqs_.push_back(std::make_unique<Srq>(depth, max_sge));
+  return srqs_.back().get();
+}
+
+Result<Qp*> Device::create_qp(const QpInit& init) {
+  const auto& L = config_.limits;
+  if (!init.send_cq || !init.recv_cq) return make_error(Errc::invalid_argument, "a QP needs a send and a receive CQ");
+  if (init.sq_depth == 0 || init.sq_depth > L.max_qp_wr || init.rq_depth > L.max_qp_wr)
+    return make_error(Errc::invalid_argument, "queue depth out of range (max " + std::to_string(L.max_qp_wr) + ")");
+  const std::uint32_t max_sge = std::min<std::uint32_t>(L.max_sge, kMaxSge);
+  if (init.max_send_sge > max_sge || init.max_recv_sge > max_sge)
+    return make_error(Errc::invalid_argument, "max SGE is " + std::to_string(max_sge));
+  if (init.max_inline > std::min<std::uint32_t>(L.max_inline, kMaxInline))
+    return make_error(Errc::invalid_argument, "max inline is " + std::to_string(L.max_inline));
+  if (live_qps_.size() >= L.max_qp) return make_error(Errc::busy, "too many QPs");
+  std::uint32_t qpn = 2;
+  while (qpn < qps_.size() && qps_[qpn]) ++qpn;
+  if (qpn >= qps_.size()) qps_.resize(qpn + 1);
+  qps_[qpn] = std::make_unique<Qp>(qpn, init);
+  live_qps_.push_back(qps_[qpn].get());
+  return qps_[qpn].get();
+}
+
+Result<void> Device::destroy_qp(Qp* qp) {
+  if (!qp || qp->qpn >= qps_.size() || qps_[qp->qpn].get() != qp) return make_error(Errc::not_found, "no such QP");
+  std::erase(live_qps_, qp);
+  qps_[qp->qpn].reset();
+  return {};
+}
+
+Qp* Device::find_qp(std::uint32_t qpn) { return qpn < qps_.size() ? qps_[qpn].get() : nullptr; }
+
+void Device::prepare_tx_spec(Qp& qp) {
+  auto& s = qp.tx_spec;
+  const auto& av = qp.attr.av;
+  s.eth.src = config_.mac;
+  s.eth.dst = av.dst_mac;
+  s.eth.vlan_tci = av.vlan_tci;
+  s.ip.version = av.version;
+  s.ip.src = av.src_gid;
+  s.ip.dst = av.dst_gid;
+  s.ip.tos = static_cast<std::uint8_t>((av.traffic_class & 0xfc) | 0x02);  // ECT(0)
+  s.ip.ttl = av.hop_limit;
+  s.ip.flow_label = av.flow_label;
+  // A fixed source port per QP (ECMP entropy, per-QP ordering) in 49152..65535.
+  s.src_port = static_cast<std::uint16_t>(0xc000 | ((qp.qpn * 2654435761u) >> 18 & 0x3fff));
+  s.udp_checksum = config_.udp_checksum;
+  s.payload = {};
+  s.trailer = {};
+}
+
+Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
+  using namespace verbs;
+  const QpState to = (mask & kAttrState) ? a.state : qp.attr.state;
+  if (auto r = validate_modify(qp.type, qp.attr.state, to, mask); !r) return r;
+  if (mask & kAttrPathMtu) {
+    if (a.pmtu != 256 && a.pmtu != 512 && a.pmtu != 1024 && a.pmtu != 2048 && a.pmtu != 4096)
+      return make_error(Errc::invalid_argument, "path MTU must be 256, 512, 1024, 2048 or 4096");
+    if (a.pmtu + 14 + 40 + 8 + 12 + 28 + 4 > port_.max_frame())
+      return make_error(Errc::invalid_argument, "path MTU does not fit the port's frame size");
+  }
+  if ((mask & kAttrMaxRdAtomic) && a.max_rd_atomic > config_.limits.max_ord)
+    return make_error(Errc::invalid_argument, "max_rd_atomic above the device's ORD limit");
+  if ((mask & kAttrMaxDestRdAtomic) && a.max_dest_rd_atomic > config_.limits.max_ird)
+    return make_error(Errc::invalid_argument, "max_dest_rd_atomic above the device's IRD limit");
+  if ((mask & (kAttrRetryCnt)) && a.retry_cnt > 7) return make_error(Errc::invalid_argument, "retry_cnt is 0..7");
+  if ((mask & (kAttrRnrRetry)) && a.rnr_retry > 7) return make_error(Errc::invalid_argument, "rnr_retry is 0..7");
+  if ((mask & kAttrMinRnrTimer) && a.min_rnr_timer > 31) return make_error(Errc::invalid_argument, "min_rnr_timer is 0..31");
+  if ((mask & kAttrTimeout) && a.timeout > 31) return make_error(Errc::invalid_argument, "timeout is 0..31");
+  if ((mask & kAttrDestQpn) && (a.dest_qpn == 0 || a.dest_qpn > 0xffffff))
+    return make_error(Errc::invalid_argument, "destination QPN must be 1..0xffffff");
+
+  auto& A = qp.attr;
+  if (mask & kAttrAccessFlags) A.access_flags = a.access_flags;
+  if (mask & kAttrQkey) A.qkey = a.qkey;
+  if (mask & kAttrAv) A.av = a.av;
+  if (mask & kAttrPathMtu) A.pmtu = a.pmtu;
+  if (mask & kAttrDestQpn) A.dest_qpn = a.dest_qpn;
+  if (mask & kAttrRqPsn) A.rq_psn = a.rq_psn;
+  if (mask & kAttrSqPsn) A.sq_psn = a.sq_psn;
+  if (mask & kAttrMaxRdAtomic) A.max_rd_atomic = std::max<std::uint8_t>(1, a.max_rd_atomic);
+  if (mask & kAttrMaxDestRdAtomic) A.max_dest_rd_atomic = std::max<std::uint8_t>(1, a.max_dest_rd_atomic);
+  if (mask & kAttrMinRnrTimer) A.min_rnr_timer = a.min_rnr_timer;
+  if (mask & kAttrTimeout) A.timeout = a.timeout;
+  if (mask & kAttrRetryCnt) A.retry_cnt = a.retry_cnt;
+  if (mask & kAttrRnrRetry) A.rnr_retry = a.rnr_retry;
+
+  const QpState from = A.state;
+  A.state = to;
+  if (to == QpState::rtr && from == QpState::init) {
+    qp.epsn = A.rq_psn;
+    qp.msn = 0;
+    qp.nak_sent = false;
+    qp.in_msg = Qp::InMsg::none;
+    if (qp.type == QpType::ud) A.pmtu = A.pmtu ? A.pmtu : 1024;
+    prepare_tx_spec(qp);
+  }
+  if (to == QpState::rts && from == QpState::rtr) {
+    qp.next_psn = A.sq_psn;
+    qp.retry_left = A.retry_cnt;
+    qp.rnr_left = A.rnr_retry;
+  }
+  if ((mask & kAttrAv) && to != QpState::reset) prepare_tx_spec(qp);
+  if (to == QpState::reset) {
+    // Back to a fresh QP: everything queued is dropped without completions (IBA 10.3.1.1).
+    while (qp.sq_ring.try_pop()) {
+    }
+    while (qp.rq_ring.try_pop()) {
+    }
+    qp.sq_head = qp.sq_req = qp.sq_una = 0;
+    qp.rd_atomic_outstanding = 0;
+    qp.ack_deadline = qp.rnr_deadline = 0;
+    qp.have_recv = false;
+    qp.resp_head = qp.resp_tail = 0;
+    for (auto& r : qp.resources) r = {};
+  }
+  qp.posted_state.store(to, std::memory_order_release);
+  return {};
+}
+
+namespace {
+bool opcode_allowed(QpType t, WrOpcode op) {
+  switch (op) {
+    case WrOpcode::send:
+    case WrOpcode::send_with_imm: return true;
+    case WrOpcode::send_with_inv:
+    case WrOpcode::rdma_read:
+    case WrOpcode::atomic_cmp_swap:
+    case WrOpcode::atomic_fetch_add: return t == QpType::rc;
+    case WrOpcode::rdma_write:
+    case WrOpcode::rdma_write_with_imm: return t != QpType::ud;
+    case WrOpcode::local_inv:
+    case WrOpcode::fast_reg_mr:
+    case WrOpcode::bind_mw: return t != QpType::ud;
+  }
+  return false;
+}
+}  // namespace
+
+Result<void> Device::post_send(Qp& qp, const SendWr& wr) {
+  const QpState st = qp.posted_state.load(std::memory_order_acquire);
+  if (st == QpState::reset || st == QpState::init || st == QpState::rtr)
+    return make_error(Errc::invalid_argument, "QP " + std::to_string(qp.qpn) + " is not ready to send (" +
+                                                  std::string(verbs::to_string(st)) + ")");
+  if (!opcode_allowed(qp.type, wr.opcode))
+    return make_error(Errc::unsupported, "operation not supported on this QP type");
+  if (wr.num_sge > qp.init.max_send_sge)
+    return make_error(Errc::invalid_argument, "too many SGEs (max " + std::to_string(qp.init.max_send_sge) + ")");
+  if (wr.flags & verbs::kInline) {
+    if (wr.inline_len > qp.init.max_inline)
+      return make_error(Errc::invalid_argument, "inline data larger than the QP's max inline");
+  }
+  const std::uint64_t len = (wr.flags & verbs::kInline) ? wr.inline_len : sge_total({wr.sg.data(), wr.num_sge});
+  if (len > config_.limits.max_msg_size) return make_error(Errc::invalid_argument, "message too long");
+  if (wr.opcode == WrOpcode::atomic_cmp_swap || wr.opcode == WrOpcode::atomic_fetch_add) {
+    if (wr.num_sge != 1 || wr.sg[0].length != 8)
+      return make_error(Errc::invalid_argument, "atomics take exactly one 8-byte SGE");
+  }
+  if (qp.type == QpType::ud) {
+    if (!wr.ah) return make_error(Errc::invalid_argument, "UD sends need an address handle");
+    if (len > qp.attr.pmtu) return make_error(Errc::invalid_argument, "UD message larger than the path MTU");
+  }
+  if (qp.sq_ring.size() >= qp.init.sq_depth || !qp.sq_ring.try_push(wr))
+    return make_error(Errc::busy, "send queue full");
+  return {};
+}
+
+Result<void> Device::post_recv(Qp& qp, const RecvWr& wr) {
+  if (qp.srq) return make_error(Errc::invalid_argument, "QP uses a shared receive queue");
+  if (qp.posted_state.load(std::memory_order_acquire) == QpState::reset)
+    return make_error(Errc::invalid_argument, "QP is in RESET");
+  if (wr.num_sge > qp.init.max_recv_sge)
+    return make_error(Errc::invalid_argument, "too many SGEs (max " + std::to_string(qp.init.max_recv_sge) + ")");
+  if (qp.rq_ring.size() >= qp.init.rq_depth || !qp.rq_ring.try_push(wr))
+    return make_error(Errc::busy, "receive queue full");
+  return {};
+}
+
+Result<void> Device::post_srq_recv(Srq& srq, const RecvWr& wr) {
+  if (wr.num_sge > srq.max_sge) return make_error(Errc::invalid_argument, "too many SGEs");
+  if (!srq.ring.try_push(wr)) return make_error(Errc::busy, "shared receive queue full");
+  return {};
+}
+
+bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& ext,
+                         const TxPayload& pl, const AddressHandle* ud_dest) {
+  Packet* p = port_.alloc();
+  if (!p) {
+    add(DeviceCounter::tx_drop_no_buffer);
+    return false;
+  }
+  wire::RoceSpec local;
+  wire::RoceSpec* s = &qp.tx_spec;
+  if (ud_dest) {
+    local = qp.tx_spec;
+    local.eth.dst = ud_dest->dst_mac;
+    local.eth.vlan_tci = ud_dest->vlan_tci;
+    local.ip.version = ud_dest->version;
+    local.ip.src = ud_dest->src_gid;
+    local.ip.dst = ud_dest->dst_gid;
+    local.ip.tos = static_cast<std::uint8_t>((ud_dest->traffic_class & 0xfc) | 0x02);
+    local.ip.ttl = ud_dest->hop_limit;
+    local.ip.flow_label = ud_dest->flow_label;
+    s = &local;
+  }
+  s->bth = bth;
+  s->ext = ext;
+  s->ip.id = static_cast<std::uint16_t>(counters_.get(DeviceCounter::tx_packets));
+  auto l = wire::build_roce_headers(*s, pl.len, p->room());
+  if (!l) {
+    port_.free(p);
+    add(DeviceCounter::tx_drop_no_buffer);
+    return false;
+  }
+  ByteSpan room = p->room();
+  if (pl.len) {
+    ByteSpan dst = room.subspan(l->payload_off, pl.len);
+    if (pl.ref) {
+      verbs::MemoryTable::copy_out(*pl.ref, pl.offset, dst);
+    } else if (pl.wqe->wr.flags & verbs::kInline) {
+      std::memcpy(dst.data(), pl.wqe->wr.inline_data.data() + pl.offset, pl.len);
+    } else {
+      gather({pl.wqe->refs.data(), pl.wqe->wr.num_sge}, {pl.wqe->wr.sg.data(), pl.wqe->wr.num_sge}, pl.offset, dst);
+    }
+  }
+  wire::finish_roce(*s, *l, room);
+  p->len = static_cast<std::uint32_t>(l->size);
+  qp.counters.tx_packets++;
+  qp.counters.tx_bytes += p->len;
+  add(DeviceCounter::tx_packets);
+  add(DeviceCounter::tx_bytes, p->len);
+  tx_[tx_count_++] = p;
+  if (tx_count_ == kBurst) flush_tx();
+  return true;
+}
+
+void Device::flush_tx() {
+  if (tx_count_ == 0) return;
+  const std::size_t sent = port_.tx_burst(std::span<Packet*>(tx_.data(), tx_count_));
+  for (std::size_t i = sent; i < tx_count_; ++i) {
+    port_.free(tx_[i]);  // the protocol recovers (RC retransmits; UC/UD lose the message)
+    add(DeviceCounter::tx_drop_port_full);
+  }
+  tx_count_ = 0;
+}
+
+void Device::complete(verbs::Cq* cq, const verbs::Cqe& e, Qp& qp) {
+  if (cq->in_error()) return;
+  if (!cq->push(e)) {
+    // IBA 11.4.2.1: CQ overflow is an error of the CQ and of every QP that uses it.
+    events_.push_back({AsyncEvent::Type::cq_error, 0, cq});
+    add(DeviceCounter::async_events);
+    for (Qp* q : live_qps_) {
+      if (q->send_cq == cq || q->recv_cq == cq) enter_error(*q, AsyncEvent::Type::qp_fatal, q != &qp || true);
+    }
+  }
+}
+
+void Device::enter_error(Qp& qp, AsyncEvent::Type why, bool raise_event) {
+  if (qp.attr.state == QpState::err) return;
+  qp.attr.state = QpState::err;
+  qp.posted_state.store(QpState::err, std::memory_order_release);
+  qp.ack_deadline = qp.rnr_deadline = 0;
+  if (raise_event) {
+    events_.push_back({why, qp.qpn, &qp});
+    add(DeviceCounter::async_events);
+  }
+}
+
+void Device::flush_qp(Qp& qp) {
+  // IBA 10.3.1.9 / 11.4.2.1: in ERR every outstanding and newly posted WR completes, in order,
+  // with a flush status (the WR that caused the error keeps its own status).
+  while (auto wr = qp.sq_ring.try_pop()) {
+    if (qp.sq_head - qp.sq_una >= qp.sq.size()) {
+      // No room to keep order: complete the oldest first.
+      auto& w = qp.wqe(qp.sq_una++);
+      verbs::Cqe e{w.wr.wr_id, w.done ? w.status : WcStatus::wr_flush_error, verbs::WcOpcode::send};
+      e.qp_num = qp.qpn;
+      complete(qp.send_cq, e, qp);
+    }
+    auto& w = qp.wqe(qp.sq_head++);
+    w = SendWqe{};
+    w.wr = *wr;
+  }
+  while (qp.sq_una < qp.sq_head) {
+    auto& w = qp.wqe(qp.sq_una++);
+    verbs::Cqe e{};
+    e.wr_id = w.wr.wr_id;
+    e.status = (w.done && w.status != WcStatus::success) ? w.status : WcStatus::wr_flush_error;
+    if (w.done && w.status == WcStatus::success && !(w.wr.flags & verbs::kSignaled)) continue;
+    if (w.done && w.status == WcStatus::success) e.status = WcStatus::success;
+    e.qp_num = qp.qpn;
+    complete(qp.send_cq, e, qp);
+  }
+  qp.sq_req = qp.sq_una;
+  qp.rd_atomic_outstanding = 0;
+  if (qp.have_recv) {
+    qp.have_recv = false;
+    verbs::Cqe e{qp.cur_recv.wr_id, WcStatus::wr_flush_error, verbs::WcOpcode::recv};
+    e.qp_num = qp.qpn;
+    complete(qp.recv_cq, e, qp);
+  }
+  if (!qp.srq) {
+    while (auto wr = qp.rq_ring.try_pop()) {
+      verbs::Cqe e{wr->wr_id, WcStatus::wr_flush_error, verbs::WcOpcode::recv};
+      e.qp_num = qp.qpn;
+      complete(qp.recv_cq, e, qp);
+    }
+  }
+  qp.resp_head = qp.resp_tail = 0;
+}
+
+void Device::drain_posts(Qp& qp) {
+  const QpState st = qp.attr.state;
+  if (st != QpState::rts && st != QpState::sqd && st != QpState::sqe) return;
+  while (qp.sq_head - qp.sq_una < qp.sq.size()) {
+    auto wr = qp.sq_ring.try_pop();
+    if (!wr) break;
+    auto& w = qp.wqe(qp.sq_head++);
+    w = SendWqe{};
+    w.wr = *wr;
+    const bool inl = (wr->flags & verbs::kInline) != 0;
+    w.length = inl ? wr->inline_len
+                   : static_cast<std::uint32_t>(sge_total({wr->sg.data(), wr->num_sge}));
+    const bool into_local = wr->opcode == WrOpcode::rdma_read ||
+                            wr->opcode == WrOpcode::atomic_cmp_swap ||
+                            wr->opcode == WrOpcode::atomic_fetch_add;
+    if (!inl) {
+      for (std::uint8_t i = 0; i < wr->num_sge; ++i) {
+        auto r = memory_.check(wr->sg[i].lkey, qp.pd, wr->sg[i].addr, wr->sg[i].length,
+                               into_local ? std::uint32_t{verbs::kLocalWrite} : 0u, qp.qpn);
+        if (!r) {
+          // IBA 10.8.3.3: a bad local key completes the WR in error and the QP goes to ERR.
+          w.done = true;
+          w.status = WcStatus::local_protection_error;
+          break;
+        }
+        w.refs[i] = *r;
+      }
+    }
+    const std::uint32_t pmtu = qp.attr.pmtu;
+    switch (wr->opcode) {
+      case WrOpcode::rdma_read: w.npkts = std::max<std::uint32_t>(1, (w.length + pmtu - 1) / pmtu); break;
+      case WrOpcode::atomic_cmp_swap:
+      case WrOpcode::atomic_fetch_add: w.npkts = 1; break;
+      case WrOpcode::local_inv:
+      case WrOpcode::fast_reg_mr:
+      case WrOpcode::bind_mw: w.npkts = 0; break;
+      default: w.npkts = std::max<std::uint32_t>(1, (w.length + pmtu - 1) / pmtu); break;
+    }
+  }
+}
+
+void Device::run_qp(Qp& qp) {
+  if (qp.attr.state == QpState::err) {
+    flush_qp(qp);
+    return;
+  }
+  drain_posts(qp);
+  if (qp.type == QpType::rc) completer_timers(*this, qp);
+  if (qp.attr.state == QpState::rts) requester_step(*this, qp);
+  responder_transmit(*this, qp);
+  completer_retire(*this, qp);
+}
+
+void Device::receive(Packet* pkt) {
+  add(DeviceCounter::rx_packets);
+  add(DeviceCounter::rx_bytes, pkt->len);
+  auto r = wire::parse_frame(pkt->bytes());
+  if (!r) {
+    drops_.add(r.error());
+    return;
+  }
+  const auto& p = *r;
+  if (p.proto != wire::Proto::roce_v4 && p.proto != wire::Proto::roce_v6) {
+    add(DeviceCounter::rx_drop_not_roce);
+    return;
+  }
+  const wire::Ipv6Addr dst = p.ip_version == 4 ? wire::ipv4_mapped(p.ipv4().dst()) : p.ipv6().dst();
+  const wire::Ipv6Addr src = p.ip_version == 4 ? wire::ipv4_mapped(p.ipv4().src()) : p.ipv6().src();
+  if (std::find(config_.gids.begin(), config_.gids.end(), dst) == config_.gids.end()) {
+    add(DeviceCounter::rx_drop_not_our_address);
+    return;
+  }
+  const auto bth = p.bth();
+  const auto& op = p.op();
+  Qp* qp = find_qp(bth.dest_qp().raw());
+  if (op.op == wire::Op::cnp) {
+    add(DeviceCounter::cnp_received);
+    if (qp) qp->counters.cnps_rx++;
+    return;
+  }
+  if (!qp) {
+    add(DeviceCounter::rx_drop_unknown_qp);
+    return;
+  }
+  const auto want = qp->type == QpType::rc ? wire::Transport::rc
+                    : qp->type == QpType::uc ? wire::Transport::uc
+                                             : wire::Transport::ud;
+  if (op.transport != want) {
+    add(DeviceCounter::rx_drop_wrong_transport);
+    return;
+  }
+  const std::uint16_t pk = bth.pkey().raw, mine = qp->attr.pkey;
+  if ((pk & 0x7fff) != (mine & 0x7fff) || !((pk | mine) & 0x8000)) {
+    add(DeviceCounter::rx_drop_pkey);
+    return;
+  }
+  const QpState st = qp->attr.state;
+  if (st != QpState::rtr && st != QpState::rts && st != QpState::sqd && st != QpState::sqe) {
+    add(DeviceCounter::rx_drop_qp_state);
+    return;
+  }
+  if (qp->type != QpType::ud && src != qp->attr.av.dst_gid) {
+    add(DeviceCounter::rx_drop_wrong_peer);  // rxe does the same: RC/UC peers are fixed
+    return;
+  }
+  qp->counters.rx_packets++;
+  qp->counters.rx_bytes += pkt->len;
+  const std::uint8_t ecn = p.ip_version == 4 ? p.ipv4().ecn() : (p.ipv6().traffic_class() & 3);
+  if (ecn == 3) {
+    // RoCEv2 A17.9.3: a CE-marked packet makes the notification point send a CNP to the
+    // sender's QP, at most one per QP per interval.
+    const std::uint64_t now = clock_.now_ns();
+    if (!qp->cnp_sent_once || now - qp->last_cnp_ns >= config_.cnp_interval_ns) {
+      qp->cnp_sent_once = true;
+      qp->last_cnp_ns = now;
+      wire::Bth cnp{};
+      cnp.opcode = 0x81;
+      cnp.resv8a = 0x40;  // BECN
+      cnp.dest_qp = Qpn{qp->type == QpType::ud ? wire::deth_of(p).src_qp.raw() : qp->attr.dest_qpn};
+      if (send_packet(*qp, cnp, {}, {})) {
+        add(DeviceCounter::cnp_sent);
+        qp->counters.cnps_tx++;
+      }
+    }
+  }
+  if (op.dir == wire::Dir::response) {
+    if (st == QpState::rtr) {
+      add(DeviceCounter::rx_drop_qp_state);
+      return;
+    }
+    completer_receive(*this, *qp, p);
+  } else {
+    responder_receive(*this, *qp, p);
+  }
+}
+
+std::size_t Device::poll() {
+  std::array<Packet*, kBurst> rx;
+  const std::size_t n = port_.rx_burst(rx);
+  for (std::size_t i = 0; i < n; ++i) {
+    receive(rx[i]);
+    port_.free(rx[i]);
+  }
+  const std::uint64_t before = counters_.get(DeviceCounter::tx_packets);
+  for (std::size_t i = 0; i < live_qps_.size(); ++i) run_qp(*live_qps_[i]);
+  flush_tx();
+  for (auto& cq : cqs_) cq->service();
+  return n + (counters_.get(DeviceCounter::tx_packets) - before);
+}
+
+}  // namespace softrnic::roce

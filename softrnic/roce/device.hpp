@@ -1,0 +1,151 @@
+// A soft RoCEv2 device: one port, the verbs objects on it and the poll loop that runs the
+// requester, completer and responder of every QP (DESIGN.md "One sentence").
+//
+// Threads: poll() and every control call (create/modify/destroy) belong to the engine thread that
+// owns the device. post_send/post_recv/post_srq_recv may be called from one consumer thread per work
+// queue (each queue is its own SPSC ring); CQs are polled by their consumer thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/counters.hpp"
+#include "base/result.hpp"
+#include "engine/port.hpp"
+#include "roce/qp.hpp"
+#include "verbs/limits.hpp"
+#include "wire/drop_reason.hpp"
+#include "wire/parse.hpp"
+
+namespace softrnic::roce {
+
+struct DeviceConfig {
+  wire::MacAddr mac{};
+  std::vector<wire::Ipv6Addr> gids;  // our addresses (IPv4 as ::ffff:a.b.c.d); gids[0] is the default
+  verbs::DeviceLimits limits = verbs::kDefaultLimits;
+  wire::UdpChecksum udp_checksum = wire::UdpChecksum::zero;
+  std::uint64_t cnp_interval_ns = 50'000;  // at most one CNP per QP per interval
+  std::uint32_t max_unacked_packets = 512;
+};
+
+#define SOFTRNIC_DEVICE_COUNTERS(X) \
+  X(rx_packets)                     \
+  X(rx_bytes)                       \
+  X(tx_packets)                     \
+  X(tx_bytes)                       \
+  X(rx_drop_not_roce)               \
+  X(rx_drop_not_our_address)        \
+  X(rx_drop_wrong_peer)             \
+  X(rx_drop_unknown_qp)             \
+  X(rx_drop_qp_state)               \
+  X(rx_drop_wrong_transport)        \
+  X(rx_drop_pkey)                   \
+  X(rx_drop_qkey)                   \
+  X(rx_drop_no_recv_wqe)            \
+  X(rx_drop_bad_length)             \
+  X(rx_drop_stale_response)         \
+  X(tx_drop_no_buffer)              \
+  X(tx_drop_port_full)              \
+  X(retransmits)                    \
+  X(cnp_sent)                       \
+  X(cnp_received)                   \
+  X(async_events)
+
+enum class DeviceCounter : std::uint8_t {
+#define SOFTRNIC_X(n) n,
+  SOFTRNIC_DEVICE_COUNTERS(SOFTRNIC_X)
+#undef SOFTRNIC_X
+  count_
+};
+std::string_view counter_name(DeviceCounter c);
+
+struct AsyncEvent {
+  enum class Type : std::uint8_t { qp_fatal, qp_access_error, qp_request_error, cq_error, srq_limit };
+  Type type;
+  std::uint32_t qpn = 0;
+  const void* object = nullptr;
+};
+
+class Device {
+ public:
+  Device(Port& port, Clock& clock, DeviceConfig config);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const DeviceConfig& config() const { return config_; }
+  verbs::MemoryTable& memory() { return memory_; }
+
+  [[nodiscard]] Result<verbs::Cq*> create_cq(std::uint32_t depth);
+  [[nodiscard]] Result<Srq*> create_srq(std::uint32_t depth, std::uint32_t max_sge);
+  [[nodiscard]] Result<Qp*> create_qp(const QpInit& init);
+  [[nodiscard]] Result<void> modify_qp(Qp& qp, const QpAttrs& attrs, std::uint32_t mask);
+  [[nodiscard]] Result<void> destroy_qp(Qp* qp);
+
+  // Consumer side. Validation errors are returned at once; transport errors become completions.
+  [[nodiscard]] Result<void> post_send(Qp& qp, const SendWr& wr);
+  [[nodiscard]] Result<void> post_recv(Qp& qp, const RecvWr& wr);
+  [[nodiscard]] Result<void> post_srq_recv(Srq& srq, const RecvWr& wr);
+
+  // One loop iteration: receive a burst, run the machines, transmit, fire timers and CQ
+  // notifications. Returns how much work was done (0 = idle).
+  std::size_t poll();
+
+  // Asynchronous events (engine thread only for now).
+  std::vector<AsyncEvent>& events() { return events_; }
+  const Counters<DeviceCounter>& counters() const { return counters_; }
+  Counters<wire::DropReason>& drops() { return drops_; }
+  Qp* find_qp(std::uint32_t qpn);
+  std::uint64_t now() const { return clock_.now_ns(); }
+
+  // --- used by the protocol machines (requester.cpp, completer.cpp, responder.cpp) ---
+  // Builds and queues one packet of qp; payload is gathered by `fill` (may be empty).
+  struct TxPayload {
+    const SendWqe* wqe = nullptr;  // gather from the WQE's SGEs / inline data at offset
+    std::uint32_t offset = 0;
+    const verbs::MemRef* ref = nullptr;  // or from a checked window (read responses)
+    std::uint32_t len = 0;
+  };
+  bool send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& ext,
+                   const TxPayload& payload, const AddressHandle* ud_dest = nullptr);
+  void complete(verbs::Cq* cq, const verbs::Cqe& e, Qp& qp);
+  void enter_error(Qp& qp, AsyncEvent::Type why, bool raise_event);
+  void add(DeviceCounter c, std::uint64_t n = 1) { counters_.add(c, n); }
+  bool tx_room() const { return tx_count_ < kBurst; }
+  bool tx_pool_low() const { return tx_count_ >= kBurst; }
+  void flush_tx();
+
+ private:
+  void receive(Packet* pkt);
+  void drain_posts(Qp& qp);
+  void run_qp(Qp& qp);
+  void flush_qp(Qp& qp);
+  void prepare_tx_spec(Qp& qp);
+
+  Port& port_;
+  Clock& clock_;
+  DeviceConfig config_;
+  verbs::MemoryTable memory_;
+  std::vector<std::unique_ptr<verbs::Cq>> cqs_;
+  std::vector<std::unique_ptr<Srq>> srqs_;
+  std::vector<std::unique_ptr<Qp>> qps_;  // index = qpn; 0 and 1 reserved
+  std::vector<Qp*> live_qps_;
+  std::vector<AsyncEvent> events_;
+  Counters<DeviceCounter> counters_;
+  Counters<wire::DropReason> drops_;
+  std::array<Packet*, kBurst> tx_{};
+  std::size_t tx_count_ = 0;
+};
+
+// The protocol machines (one file each).
+void requester_step(Device& dev, Qp& qp);
+void completer_receive(Device& dev, Qp& qp, const wire::ParsedFrame& p);
+void completer_timers(Device& dev, Qp& qp);
+void completer_retire(Device& dev, Qp& qp);
+void responder_receive(Device& dev, Qp& qp, const wire::ParsedFrame& p);
+void responder_transmit(Device& dev, Qp& qp);
+
+}  // namespace softrnic::roce

@@ -1,0 +1,158 @@
+// The requester (IBA 9.7.4): turns send WQEs into request packets. It never rewinds next_psn:
+// a WQE keeps the PSNs it was given, and go-back-N (completer.cpp) only moves the cursors back.
+#include <algorithm>
+
+#include "roce/device.hpp"
+#include "roce/timers.hpp"
+
+namespace softrnic::roce {
+
+using verbs::QpType;
+using verbs::WrOpcode;
+
+namespace {
+
+constexpr std::uint32_t kAckReqEvery = 32;  // packets between ACK requests inside long messages
+constexpr int kBudget = 64;                 // packets per QP per loop, for fairness
+
+std::uint8_t request_op5(WrOpcode op, wire::Pos pos) {
+  using wire::Pos;
+  const bool first = pos == Pos::first, mid = pos == Pos::middle, last = pos == Pos::last;
+  switch (op) {
+    case WrOpcode::send: return first ? 0x00 : mid ? 0x01 : last ? 0x02 : 0x04;
+    case WrOpcode::send_with_imm: return first ? 0x00 : mid ? 0x01 : last ? 0x03 : 0x05;
+    case WrOpcode::send_with_inv: return first ? 0x00 : mid ? 0x01 : last ? 0x16 : 0x17;
+    case WrOpcode::rdma_write: return first ? 0x06 : mid ? 0x07 : last ? 0x08 : 0x0a;
+    case WrOpcode::rdma_write_with_imm: return first ? 0x06 : mid ? 0x07 : last ? 0x09 : 0x0b;
+    case WrOpcode::rdma_read: return 0x0c;
+    case WrOpcode::atomic_cmp_swap: return 0x13;
+    case WrOpcode::atomic_fetch_add: return 0x14;
+    default: return 0x1f;
+  }
+}
+
+wire::Pos position(std::uint32_t k, std::uint32_t n) {
+  if (n == 1) return wire::Pos::only;
+  if (k == 0) return wire::Pos::first;
+  if (k + 1 == n) return wire::Pos::last;
+  return wire::Pos::middle;
+}
+
+wire::Transport transport_of(QpType t) {
+  return t == QpType::rc ? wire::Transport::rc : t == QpType::uc ? wire::Transport::uc : wire::Transport::ud;
+}
+
+Psn oldest_unacked(Qp& qp) {
+  for (std::uint64_t i = qp.sq_una; i < qp.sq_req; ++i) {
+    auto& w = qp.wqe(i);
+    if (!w.done && w.psn_assigned) return w.first_psn + (w.is_read_or_atomic() ? w.resp_pkts : w.acked_pkts);
+  }
+  return qp.next_psn;
+}
+
+void execute_local(Device& dev, Qp& qp, SendWqe& w) {
+  if (w.wr.opcode == WrOpcode::local_inv) {
+    auto r = dev.memory().invalidate(w.wr.local_key, qp.pd, qp.qpn);
+    w.status = r ? verbs::WcStatus::success : verbs::WcStatus::local_protection_error;
+  } else {
+    w.status = verbs::WcStatus::local_qp_operation_error;
+  }
+  w.done = true;
+}
+
+}  // namespace
+
+void requester_step(Device& dev, Qp& qp) {
+  if (qp.rnr_deadline != 0) return;  // waiting out an RNR NAK
+  const std::uint32_t pmtu = qp.attr.pmtu;
+  int budget = kBudget;
+  while (budget > 0 && qp.sq_req < qp.sq_head) {
+    SendWqe& w = qp.wqe(qp.sq_req);
+    if (w.done && !w.psn_assigned) {
+      if (w.npkts == 0 || w.status != verbs::WcStatus::success) break;  // failed at fetch: retire errors the QP
+    }
+    if (w.npkts == 0) {  // local operation: executes in order, completes at once
+      if (!w.done) execute_local(dev, qp, w);
+      qp.sq_req++;
+      continue;
+    }
+    const bool rd_at = w.is_read_or_atomic();
+    if (!w.psn_assigned) {
+      if ((w.wr.flags & verbs::kFence) && qp.rd_atomic_outstanding > 0) break;  // IBA 10.8.3.3
+      if (rd_at && qp.rd_atomic_outstanding >= qp.attr.max_rd_atomic) break;
+      if (qp.type == QpType::rc &&
+          static_cast<std::uint32_t>(qp.next_psn.distance_from(oldest_unacked(qp))) >= dev.config().max_unacked_packets)
+        break;
+      w.first_psn = qp.next_psn;
+      w.psn_assigned = true;
+      qp.next_psn += w.npkts;
+      if (rd_at) qp.rd_atomic_outstanding++;
+    }
+    const std::uint32_t k = w.next_pkt;
+    wire::Bth bth{};
+    wire::ExtHeaders ext{};
+    Device::TxPayload pl{};
+    bth.pkey = Pkey{qp.attr.pkey};
+    bth.dest_qp = Qpn{qp.type == QpType::ud ? w.wr.remote_qpn : qp.attr.dest_qpn};
+    bth.psn = w.first_psn + k;
+    const wire::Pos pos = rd_at ? wire::Pos::only : position(k, w.npkts);
+    bth.opcode = wire::make_opcode(transport_of(qp.type), request_op5(w.wr.opcode, pos));
+    const bool last = pos == wire::Pos::last || pos == wire::Pos::only;
+    const std::uint32_t offset = k * pmtu;
+    std::uint32_t pkts_sent = 1;
+    switch (w.wr.opcode) {
+      case WrOpcode::rdma_read: {
+        // A (re)request starts at the first response not yet received (IBA 9.7.4.1.4).
+        ext.reth = {w.wr.remote_addr + offset, Rkey{w.wr.rkey}, w.length - std::min(w.length, offset)};
+        pkts_sent = w.npkts - k;
+        break;
+      }
+      case WrOpcode::atomic_cmp_swap:
+        ext.atomic_eth = {w.wr.remote_addr, Rkey{w.wr.rkey}, w.wr.swap, w.wr.compare_add};
+        break;
+      case WrOpcode::atomic_fetch_add:
+        ext.atomic_eth = {w.wr.remote_addr, Rkey{w.wr.rkey}, w.wr.compare_add, 0};
+        break;
+      default: {
+        pl.wqe = &w;
+        pl.offset = offset;
+        pl.len = std::min(pmtu, w.length - std::min(w.length, offset));
+        if (k == 0) ext.reth = {w.wr.remote_addr, Rkey{w.wr.rkey}, w.length};
+        if (last) {
+          ext.immdt.value = w.wr.imm;
+          ext.ieth.rkey = Rkey{w.wr.imm};
+          bth.solicited = (w.wr.flags & verbs::kSolicited) != 0;
+        }
+        break;
+      }
+    }
+    if (qp.type == QpType::ud) {
+      // IBA 10.2.5: a Q_Key with the high bit set means "use the QP's own".
+      ext.deth.qkey = Qkey{(w.wr.remote_qkey & 0x80000000u) ? qp.attr.qkey : w.wr.remote_qkey};
+      ext.deth.src_qp = Qpn{qp.qpn};
+    }
+    if (qp.type == QpType::rc) {
+      qp.pkts_since_ackreq++;
+      bth.ack_req = last || rd_at || qp.pkts_since_ackreq >= kAckReqEvery;
+      if (bth.ack_req) qp.pkts_since_ackreq = 0;
+    }
+    if (!dev.send_packet(qp, bth, ext, pl, qp.type == QpType::ud ? w.wr.ah : nullptr)) break;
+    if (k < w.sent_high) {
+      qp.counters.retransmits++;
+      dev.add(DeviceCounter::retransmits);
+    }
+    w.next_pkt = k + pkts_sent;
+    w.sent_high = std::max(w.sent_high, w.next_pkt);
+    budget--;
+    if (qp.type == QpType::rc && qp.ack_deadline == 0) {
+      const auto t = ack_timeout_ns(qp.attr.timeout);
+      if (t) qp.ack_deadline = dev.now() + t;
+    }
+    if (w.next_pkt >= w.npkts) {
+      qp.sq_req++;
+      if (qp.type != QpType::rc) w.done = true;  // UC/UD complete once sent (no ACKs)
+    }
+  }
+}
+
+}  // namespace softrnic::roce

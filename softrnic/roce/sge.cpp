@@ -1,0 +1,44 @@
+#include "roce/sge.hpp"
+
+#include <algorithm>
+
+namespace softrnic::roce {
+
+namespace {
+template <class F>
+void walk(std::span<const Sge> sg, std::uint32_t offset, std::size_t len, F&& f) {
+  std::size_t done = 0;
+  for (std::size_t i = 0; i < sg.size() && done < len; ++i) {
+    if (offset >= sg[i].length) {
+      offset -= sg[i].length;
+      continue;
+    }
+    const std::size_t n = std::min<std::size_t>(sg[i].length - offset, len - done);
+    f(i, offset, done, n);
+    done += n;
+    offset = 0;
+  }
+}
+}  // namespace
+
+void gather(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
+            ByteSpan dst) {
+  walk(sg, offset, dst.size(), [&](std::size_t i, std::uint32_t off, std::size_t done, std::size_t n) {
+    verbs::MemoryTable::copy_out(refs[i], off, dst.subspan(done, n));
+  });
+}
+
+void scatter(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
+             ConstByteSpan src) {
+  walk(sg, offset, src.size(), [&](std::size_t i, std::uint32_t off, std::size_t done, std::size_t n) {
+    verbs::MemoryTable::copy_in(refs[i], off, src.subspan(done, n));
+  });
+}
+
+std::uint64_t sge_total(std::span<const Sge> sg) {
+  std::uint64_t t = 0;
+  for (const auto& s : sg) t += s.length;
+  return t;
+}
+
+}  // namespace softrnic::roce

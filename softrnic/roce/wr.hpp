@@ -1,0 +1,63 @@
+// Work requests as a consumer posts them, and address handles.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "verbs/types.hpp"
+#include "wire/build.hpp"
+
+namespace softrnic::roce {
+
+inline constexpr std::size_t kMaxSge = 16;
+inline constexpr std::size_t kMaxInline = 256;
+
+struct Sge {
+  std::uint64_t addr = 0;
+  std::uint32_t length = 0;
+  std::uint32_t lkey = 0;
+};
+
+// Where packets of a QP (RC/UC path, UD destination) go: the peer's GID and MAC, and the IP fields.
+struct AddressHandle {
+  wire::IpVersion version = wire::IpVersion::v4;
+  wire::Ipv6Addr src_gid{};  // IPv4: ::ffff:a.b.c.d
+  wire::Ipv6Addr dst_gid{};
+  wire::MacAddr dst_mac{};
+  std::uint8_t traffic_class = 0;  // DSCP << 2; ECN bits are set by the engine (ECT(0))
+  std::uint8_t hop_limit = 64;
+  std::uint32_t flow_label = 0;
+  std::optional<std::uint16_t> vlan_tci;
+};
+
+struct SendWr {
+  std::uint64_t wr_id = 0;
+  verbs::WrOpcode opcode = verbs::WrOpcode::send;
+  std::uint32_t flags = 0;  // verbs::SendFlags
+  std::uint8_t num_sge = 0;
+  std::array<Sge, kMaxSge> sg{};
+  std::uint64_t remote_addr = 0;
+  std::uint32_t rkey = 0;
+  std::uint32_t imm = 0;         // immediate data (host order), or the key for send with invalidate
+  std::uint64_t compare_add = 0;  // atomics: compare (CmpSwap) or add (FetchAdd)
+  std::uint64_t swap = 0;
+  // UD
+  const AddressHandle* ah = nullptr;
+  std::uint32_t remote_qpn = 0;
+  std::uint32_t remote_qkey = 0;
+  // Local operations: local invalidate / fast-register / bind take their key here.
+  std::uint32_t local_key = 0;
+  // Inline data is copied at post time (kInline).
+  std::uint16_t inline_len = 0;
+  std::array<std::byte, kMaxInline> inline_data{};
+};
+
+struct RecvWr {
+  std::uint64_t wr_id = 0;
+  std::uint8_t num_sge = 0;
+  std::array<Sge, kMaxSge> sg{};
+};
+
+}  // namespace softrnic::roce

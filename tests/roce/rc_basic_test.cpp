@@ -1,0 +1,157 @@
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace softrnic::roce::test {
+namespace {
+
+using verbs::WcStatus;
+using verbs::WrOpcode;
+
+class RcBasic : public ::testing::TestWithParam<std::uint32_t> {
+ protected:
+  void SetUp() override { devs.connect(verbs::QpType::rc, GetParam()); }
+
+  std::vector<std::byte> pattern(std::size_t n, int seed) {
+    std::vector<std::byte> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = std::byte((i * 131 + seed) & 0xff);
+    return v;
+  }
+  std::uint32_t reg(Endpoint& e, std::vector<std::byte>& buf) {
+    return *e.dev->memory().register_mr(e.pd, buf.data(), buf.size(),
+                                        reinterpret_cast<std::uint64_t>(buf.data()),
+                                        verbs::kLocalWrite | verbs::kRemoteWrite |
+                                            verbs::kRemoteRead | verbs::kRemoteAtomic);
+  }
+
+  VirtualClock clock;
+  PipeWire wire;
+  TwoDevices devs{wire.a, wire.b, clock};
+};
+
+TEST_P(RcBasic, SendArrivesWholeAndCompletesOnBothSides) {
+  for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{GetParam() - 1},
+                          std::size_t{GetParam()}, std::size_t{GetParam() + 1}, std::size_t{65536}}) {
+    auto src = pattern(len, 3);
+    std::vector<std::byte> dst(len + 16, std::byte{0xee});
+    auto lsrc = reg(devs.a, src);
+    auto ldst = reg(devs.b, dst);
+    RecvWr r;
+    r.wr_id = 77;
+    r.num_sge = 1;
+    r.sg[0] = {reinterpret_cast<std::uint64_t>(dst.data()), static_cast<std::uint32_t>(dst.size()), ldst};
+    ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
+    SendWr s;
+    s.wr_id = 5;
+    s.opcode = WrOpcode::send;
+    s.flags = verbs::kSignaled;
+    s.num_sge = 1;
+    s.sg[0] = {reinterpret_cast<std::uint64_t>(src.data()), static_cast<std::uint32_t>(len), lsrc};
+    ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+    std::vector<verbs::Cqe> sc, rc;
+    ASSERT_TRUE(devs.run_until([&] {
+      auto x = devs.drain(devs.a.scq);
+      sc.insert(sc.end(), x.begin(), x.end());
+      auto y = devs.drain(devs.b.rcq);
+      rc.insert(rc.end(), y.begin(), y.end());
+      return !sc.empty() && !rc.empty();
+    })) << "len " << len;
+    ASSERT_EQ(sc.size(), 1u);
+    EXPECT_EQ(sc[0].wr_id, 5u);
+    EXPECT_EQ(sc[0].status, WcStatus::success);
+    ASSERT_EQ(rc.size(), 1u);
+    EXPECT_EQ(rc[0].wr_id, 77u);
+    EXPECT_EQ(rc[0].status, WcStatus::success);
+    EXPECT_EQ(rc[0].byte_len, len);
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << "len " << len;
+    EXPECT_EQ(dst[len], std::byte{0xee});
+  }
+}
+
+TEST_P(RcBasic, WriteAndReadMoveBytesBothWays) {
+  const std::size_t len = 3 * GetParam() + 5;
+  auto src = pattern(len, 9);
+  std::vector<std::byte> remote(len), back(len);
+  auto lsrc = reg(devs.a, src);
+  auto rkey = reg(devs.b, remote);
+  auto lback = reg(devs.a, back);
+  SendWr w;
+  w.wr_id = 1;
+  w.opcode = WrOpcode::rdma_write;
+  w.flags = verbs::kSignaled;
+  w.num_sge = 1;
+  w.sg[0] = {reinterpret_cast<std::uint64_t>(src.data()), static_cast<std::uint32_t>(len), lsrc};
+  w.remote_addr = reinterpret_cast<std::uint64_t>(remote.data());
+  w.rkey = rkey;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
+  SendWr rd = w;
+  rd.wr_id = 2;
+  rd.opcode = WrOpcode::rdma_read;
+  rd.sg[0] = {reinterpret_cast<std::uint64_t>(back.data()), static_cast<std::uint32_t>(len), lback};
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, rd));
+  std::vector<verbs::Cqe> sc;
+  ASSERT_TRUE(devs.run_until([&] {
+    auto x = devs.drain(devs.a.scq);
+    sc.insert(sc.end(), x.begin(), x.end());
+    return sc.size() == 2;
+  }));
+  EXPECT_EQ(sc[0].wr_id, 1u);
+  EXPECT_EQ(sc[0].status, WcStatus::success);
+  EXPECT_EQ(sc[1].wr_id, 2u);
+  EXPECT_EQ(sc[1].status, WcStatus::success);
+  EXPECT_EQ(remote, src);
+  EXPECT_EQ(back, src);
+}
+
+TEST_P(RcBasic, AtomicsReturnTheOriginalValue) {
+  std::vector<std::byte> cell(8), result(8);
+  std::uint64_t v = 40;
+  std::memcpy(cell.data(), &v, 8);
+  auto rkey = reg(devs.b, cell);
+  auto lres = reg(devs.a, result);
+  SendWr f;
+  f.wr_id = 1;
+  f.opcode = WrOpcode::atomic_fetch_add;
+  f.flags = verbs::kSignaled;
+  f.num_sge = 1;
+  f.sg[0] = {reinterpret_cast<std::uint64_t>(result.data()), 8, lres};
+  f.remote_addr = reinterpret_cast<std::uint64_t>(cell.data());
+  f.rkey = rkey;
+  f.compare_add = 2;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, f));
+  std::vector<verbs::Cqe> sc;
+  ASSERT_TRUE(devs.run_until([&] {
+    auto x = devs.drain(devs.a.scq);
+    sc.insert(sc.end(), x.begin(), x.end());
+    return sc.size() == 1;
+  }));
+  EXPECT_EQ(sc[0].status, WcStatus::success);
+  std::uint64_t orig, now;
+  std::memcpy(&orig, result.data(), 8);
+  std::memcpy(&now, cell.data(), 8);
+  EXPECT_EQ(orig, 40u);
+  EXPECT_EQ(now, 42u);
+  SendWr c = f;
+  c.wr_id = 2;
+  c.opcode = WrOpcode::atomic_cmp_swap;
+  c.compare_add = 42;
+  c.swap = 7;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, c));
+  ASSERT_TRUE(devs.run_until([&] {
+    auto x = devs.drain(devs.a.scq);
+    sc.insert(sc.end(), x.begin(), x.end());
+    return sc.size() == 2;
+  }));
+  std::memcpy(&orig, result.data(), 8);
+  std::memcpy(&now, cell.data(), 8);
+  EXPECT_EQ(orig, 42u);
+  EXPECT_EQ(now, 7u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Mtu, RcBasic, ::testing::Values(256u, 1024u, 4096u));
+
+}  // namespace
+}  // namespace softrnic::roce::test
