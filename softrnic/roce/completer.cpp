@@ -141,14 +141,12 @@ void on_read_response(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) 
     return;
   }
   const std::uint32_t k = w.resp_pkts;
-  const auto& op = p.op();
-  const wire::Pos want = w.npkts == 1 ? wire::Pos::only
-                         : k == 0     ? wire::Pos::first
-                         : k + 1 == w.npkts ? wire::Pos::last
-                                            : wire::Pos::middle;
+  // Positions count from whichever request (first or retried) the response answers, so only
+  // "ends the read or not" and the length are checked against the read as a whole.
+  const bool ends = k + 1 == w.npkts;
   const std::uint32_t off = k * qp.attr.pmtu;
   const std::uint32_t want_len = std::min(qp.attr.pmtu, w.length - std::min(w.length, off));
-  if (op.pos != want || p.payload().size() != want_len) {
+  if (p.op().last_or_only() != ends || p.payload().size() != want_len) {
     fail(qp, psn, WcStatus::bad_response_error);
     return;
   }
