@@ -239,8 +239,9 @@ void completer_receive(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
 void completer_timers(Device& dev, Qp& qp) {
   const std::uint64_t now = dev.now();
   if (qp.rnr_deadline != 0 && now >= qp.rnr_deadline) {
-    qp.rnr_deadline = 0;
-    note_progress(dev, qp);
+    qp.rnr_deadline = 0;  // the requester resends; the retry counters stay as they are
+    const auto t = ack_timeout_ns(qp.attr.timeout);
+    qp.ack_deadline = t ? now + t : 0;
   }
   if (qp.ack_deadline == 0 || now < qp.ack_deadline) return;
   // Find the oldest packet still waiting for an answer.

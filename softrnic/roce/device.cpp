@@ -355,7 +355,6 @@ void Device::flush_qp(Qp& qp) {
       complete(qp.recv_cq, e, qp);
     }
   }
-  qp.resp_head = qp.resp_tail = 0;
 }
 
 void Device::drain_posts(Qp& qp) {
@@ -401,6 +400,7 @@ void Device::drain_posts(Qp& qp) {
 
 void Device::run_qp(Qp& qp) {
   if (qp.attr.state == QpState::err) {
+    responder_transmit(*this, qp);  // the NAK that reports the error still goes out
     flush_qp(qp);
     return;
   }

@@ -463,6 +463,10 @@ void responder_transmit(Device& dev, Qp& qp) {
   int budget = kBudget;
   while (budget > 0 && qp.resp_count() > 0) {
     Job& j = qp.resp_jobs[qp.resp_tail % qp.resp_jobs.size()];
+    if (qp.attr.state == verbs::QpState::err && j.kind == Job::Kind::read) {
+      qp.resp_tail++;  // a QP in error answers no more reads; its NAK still goes out
+      continue;
+    }
     wire::Bth bth{};
     wire::ExtHeaders ext{};
     Device::TxPayload pl{};
