@@ -170,6 +170,8 @@ class Qp {
   std::uint32_t next_resource = 0;
   std::vector<RespJob> resp_jobs;  // ring
   std::uint32_t resp_head = 0, resp_tail = 0;
+  std::array<std::uint64_t, 64> ud_recent{};  // UD duplicate filter (responder.cpp)
+  std::uint32_t ud_recent_next = 0;
   std::uint64_t last_cnp_ns = 0;
   bool cnp_sent_once = false;
 

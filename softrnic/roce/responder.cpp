@@ -371,6 +371,11 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
 void handle_uc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
   const auto& op = p.op();
   const Psn psn = p.bth().psn();
+  if (psn.distance_from(qp.epsn) < 0) {
+    qp.counters.duplicates_rx++;  // behind the expected PSN: a duplicate, never placed twice
+    qp.counters.rx_dropped++;
+    return;
+  }
   if (psn != qp.epsn) {
     qp.counters.out_of_sequence_rx++;
     qp.in_msg = Qp::InMsg::none;
@@ -406,10 +411,29 @@ void handle_uc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
 }
 
 // UD (IBA 9.8.3): one packet per message, Q_Key checked, a 40-byte GRH ahead of the payload.
+// UD has no sequence checking in IBA; a wire that duplicates frames would deliver a datagram
+// twice. The receiver remembers the last few (source, source QP, PSN) it accepted and drops exact
+// repeats (senders give each datagram its own PSN).
+bool ud_seen_before(Qp& qp, const wire::ParsedFrame& p, std::uint32_t src_qp) {
+  const std::uint32_t src = p.ip_version == 4 ? load_be32(p.frame, p.l3_off + 12)
+                                              : load_be32(p.frame, p.l3_off + 8 + 12);
+  const std::uint64_t tag = (std::uint64_t{src} << 32) ^ (std::uint64_t{src_qp} << 24) ^ p.bth().psn().raw();
+  for (const auto t : qp.ud_recent) {
+    if (t == tag) return true;
+  }
+  qp.ud_recent[qp.ud_recent_next++ % qp.ud_recent.size()] = tag;
+  return false;
+}
+
 void handle_ud(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
   const auto deth = wire::deth_of(p);
   if (deth.qkey.raw != qp.attr.qkey) {
     dev.add(DeviceCounter::rx_drop_qkey);
+    return;
+  }
+  if (ud_seen_before(qp, p, deth.src_qp.raw())) {
+    qp.counters.duplicates_rx++;
+    qp.counters.rx_dropped++;
     return;
   }
   const Take t = take_recv(dev, qp);
