@@ -173,7 +173,13 @@ TEST_P(UdUnderFaults, DatagramsUpToThePathMtuArriveIntactWithGrhAndSource) {
   if (GetParam() == Fault::none) {
     EXPECT_EQ(rc.size(), kCount);
   }
-  EXPECT_EQ(d.b.dev->counters().get(DeviceCounter::rx_drop_qkey), 1u);
+  // The wrong-Q_Key datagram is never delivered (its 0-byte payload matches no message above);
+  // the wire may have lost or duplicated it, so it is counted 0..2 times under faults.
+  if (GetParam() == Fault::none) {
+    EXPECT_EQ(d.b.dev->counters().get(DeviceCounter::rx_drop_qkey), 1u);
+  } else {
+    EXPECT_LE(d.b.dev->counters().get(DeviceCounter::rx_drop_qkey), 2u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, UdUnderFaults,
