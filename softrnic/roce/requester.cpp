@@ -50,12 +50,34 @@ Psn oldest_unacked(Qp& qp) {
   return qp.next_psn;
 }
 
+// Memory operations posted to the send queue (IBA 10.6.3.5 fast register, 10.6.7.2.2 type 2
+// bind, 10.6.5 local invalidate) run in order when the requester reaches them.
 void execute_local(Device& dev, Qp& qp, SendWqe& w) {
-  if (w.wr.opcode == WrOpcode::local_inv) {
-    auto r = dev.memory().invalidate(w.wr.local_key, qp.pd, qp.qpn);
-    w.status = r ? verbs::WcStatus::success : verbs::WcStatus::local_protection_error;
-  } else {
-    w.status = verbs::WcStatus::local_qp_operation_error;
+  auto& mem = dev.memory();
+  const auto& m = w.wr.mem;
+  switch (w.wr.opcode) {
+    case WrOpcode::local_inv:
+      w.status = mem.invalidate(w.wr.local_key, qp.pd, qp.qpn) ? verbs::WcStatus::success
+                                                                  : verbs::WcStatus::local_protection_error;
+      break;
+    case WrOpcode::fast_reg_mr: {
+      const auto* f = mem.find(w.wr.local_key);
+      const bool ours = f && f->pd == qp.pd;
+      w.status = ours && mem.fast_register(w.wr.local_key, m.new_key, {m.pages, m.npages}, m.page_size,
+                                           m.va, m.first_page_offset, m.length, m.access)
+                     ? verbs::WcStatus::success
+                     : verbs::WcStatus::local_protection_error;
+      break;
+    }
+    case WrOpcode::bind_mw: {
+      const auto* mw = mem.find(w.wr.local_key);
+      const bool ours = mw && mw->pd == qp.pd;
+      w.status = ours && mem.bind_mw(w.wr.local_key, m.new_key, m.mr_key, m.va, m.length, m.access, qp.qpn)
+                     ? verbs::WcStatus::success
+                     : verbs::WcStatus::mw_bind_error;
+      break;
+    }
+    default: w.status = verbs::WcStatus::local_qp_operation_error; break;
   }
   w.done = true;
 }
@@ -68,9 +90,7 @@ void requester_step(Device& dev, Qp& qp) {
   int budget = kBudget;
   while (budget > 0 && qp.sq_req < qp.sq_head) {
     SendWqe& w = qp.wqe(qp.sq_req);
-    if (w.done && !w.psn_assigned) {
-      if (w.npkts == 0 || w.status != verbs::WcStatus::success) break;  // failed at fetch: retire errors the QP
-    }
+    if (w.done && !w.psn_assigned) break;  // failed when fetched: retiring it errors the QP
     if (w.npkts == 0) {  // local operation: executes in order, completes at once
       if (!w.done) execute_local(dev, qp, w);
       qp.sq_req++;

@@ -47,8 +47,21 @@ struct SendWr {
   const AddressHandle* ah = nullptr;
   std::uint32_t remote_qpn = 0;
   std::uint32_t remote_qkey = 0;
-  // Local operations: local invalidate / fast-register / bind take their key here.
+  // Local operations. local_inv: the key to invalidate. fast_reg_mr: the FRMR's key, the new key
+  // byte and the page list (owned by the consumer until the WR completes). bind_mw: the window's
+  // key, its new key byte and the region it windows.
   std::uint32_t local_key = 0;
+  struct MemoryOp {
+    std::uint8_t new_key = 0;
+    std::byte* const* pages = nullptr;
+    std::uint32_t npages = 0;
+    std::uint32_t page_size = 4096;
+    std::uint64_t first_page_offset = 0;
+    std::uint64_t va = 0;
+    std::uint64_t length = 0;
+    std::uint32_t access = 0;
+    std::uint32_t mr_key = 0;  // bind_mw: the region
+  } mem;
   // Inline data is copied at post time (kInline).
   std::uint16_t inline_len = 0;
   std::array<std::byte, kMaxInline> inline_data{};

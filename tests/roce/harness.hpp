@@ -107,9 +107,12 @@ class TwoDevices {
   }
 
   // Creates QPs of type t on both sides and brings them to RTS, connected to each other.
-  void connect(verbs::QpType t, std::uint32_t pmtu, QpInit init = {}, QpAttrs extra = {}) {
+  // srq_b, when given, becomes the shared receive queue of B's QP.
+  void connect(verbs::QpType t, std::uint32_t pmtu, QpInit init = {}, QpAttrs extra = {},
+               Srq* srq_b = nullptr) {
     for (Endpoint* e : {&a, &b}) {
       init.type = t;
+      init.srq = e == &b ? srq_b : nullptr;
       init.pd = e->pd;
       init.send_cq = e->scq;
       init.recv_cq = e->rcq;
