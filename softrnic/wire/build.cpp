@@ -325,8 +325,8 @@ TcpSpec tcp_spec_of(const ParsedFrame& p) {
   s.options = p.tcp_options();
   s.payload = p.tcp_payload();
   s.trailer = p.trailer();
-  // Keep the captured checksum whenever build_tcp would write another one: a wrong one (offload),
-  // but also 0xffff where 0x0000 is computed, both being zero in one's complement (RFC 1071).
+  // Keep the captured checksum whenever build_tcp would write another: a wrong one (offload), but
+  // also 0xffff where 0x0000 is computed, both being zero in one's complement (RFC 1071).
   const std::size_t l4_len = p.ip_end - p.l4_off;
   const ConstByteSpan segment = p.frame.subspan(p.l4_off, l4_len);
   const std::uint32_t without_checksum = ones_sum(
