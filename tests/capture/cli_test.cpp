@@ -1,0 +1,175 @@
+// The `softrnic` executable as a user runs it: decode of the golden RoCEv2 captures agrees with
+// tshark, a corrupted ICRC and a non-capture file make decode fail with the right words, and the
+// demo round-trips.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+#include "wire/opcode.hpp"
+
+namespace softrnic {
+namespace {
+
+std::string softrnic_exe() { return test::required_env("SOFTRNIC_BUILD_ROOT") + "/cli/softrnic"; }
+
+// Runs softrnic with arguments; stdout in output, stderr in *err when given.
+test::CommandResult softrnic(const std::string& args, const test::TempDir& dir,
+                             std::string* err = nullptr) {
+  const std::string err_file = dir.file("stderr.txt");
+  auto r = test::run_command(test::shell_quote(softrnic_exe()) + " " + args + " 2>" +
+                             test::shell_quote(err_file));
+  if (err != nullptr) {
+    std::ifstream in(err_file);
+    *err = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return r;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> v;
+  for (const auto& line : test::split(out, '\n')) {
+    if (line.empty()) continue;
+    v.push_back(nlohmann::json::parse(line));
+  }
+  return v;
+}
+
+// "RC_SEND_ONLY" -> 0x04, from the opcode table.
+std::map<std::string, unsigned> opcode_codes() {
+  std::map<std::string, unsigned> m;
+  for (unsigned c = 0; c < wire::kOpcodeTable.size(); ++c) {
+    const auto& op = wire::kOpcodeTable[c];
+    if (op.valid()) m[std::string(wire::transport_prefix(op.transport)) + std::string(op.name)] = c;
+  }
+  return m;
+}
+
+TEST(SoftrnicCli, VersionNamesTheProgram) {
+  test::TempDir dir;
+  const auto r = softrnic("--version", dir);
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_TRUE(r.output.starts_with("softrnic ")) << r.output;
+}
+
+TEST(SoftrnicCli, DecodeOfEveryGoldenRoceCaptureExitsZeroAndAgreesWithTshark) {
+  ASSERT_TRUE(test::tool_installed("tshark")) << "tshark is not installed (Debian package tshark)";
+  test::TempDir dir;
+  const std::string pcaps = test::shared_dir() + "/pcaps";
+  const auto codes = opcode_codes();
+  std::size_t captures = 0;
+  for (const auto& name : test::golden_capture_names(pcaps + "/INDEX.md")) {
+    if (!name.starts_with("roce_")) continue;
+    ++captures;
+    SCOPED_TRACE(name);
+    const std::string path = pcaps + "/" + name;
+    std::string err;
+    const auto r = softrnic("decode --json " + test::shell_quote(path), dir, &err);
+    EXPECT_EQ(r.exit_status, 0) << err;
+    EXPECT_NE(err.find("malformed 0"), std::string::npos) << err;
+    const auto records = json_lines(r.output);
+
+    const auto t = test::run_command(
+        test::tshark_command(path) +
+        " -Y infiniband -T fields -E separator=';' -e frame.number -e infiniband.bth.opcode "
+        "-e infiniband.bth.destqp -e infiniband.bth.psn 2>/dev/null");
+    ASSERT_EQ(t.exit_status, 0);
+    auto lines = test::split(t.output, '\n');
+    if (!lines.empty() && lines.back().empty()) lines.pop_back();
+    ASSERT_EQ(records.size(), lines.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const auto& j = records[i];
+      const auto f = test::split(lines[i], ';');
+      ASSERT_EQ(f.size(), 4u) << lines[i];
+      SCOPED_TRACE(j.dump() + " vs tshark " + lines[i]);
+      EXPECT_EQ(j.at("frame").get<std::uint64_t>(), std::stoull(f[0]));
+      ASSERT_TRUE(codes.contains(j.at("opcode").get<std::string>()));
+      EXPECT_EQ(codes.at(j.at("opcode").get<std::string>()), std::stoul(f[1]));
+      EXPECT_EQ(j.at("qpn").get<std::uint32_t>(), std::stoul(f[2], nullptr, 16));
+      EXPECT_EQ(j.at("psn").get<std::uint32_t>(), std::stoul(f[3]));
+      EXPECT_EQ(j.at("icrc").get<std::string>(), "ok");
+    }
+  }
+  EXPECT_GE(captures, 1u) << "INDEX.md lists no roce_* capture";
+}
+
+TEST(SoftrnicCli, DecodeOfACorruptedIcrcFailsAndNamesFrameFiveOnly) {
+  test::TempDir dir;
+  const std::string tool = test::shared_dir() + "/tools/craft_pcaps.py";
+  const auto craft = test::run_command("python3 " + test::shell_quote(tool) + " " +
+                                       test::shell_quote(dir.path()) + " 2>&1");
+  ASSERT_EQ(craft.exit_status, 0) << craft.output;
+  const std::string pcap = dir.file("roce_badicrc.pcap");
+  ASSERT_TRUE(std::filesystem::exists(pcap));
+
+  std::string err;
+  const auto r = softrnic("decode --json " + test::shell_quote(pcap), dir, &err);
+  EXPECT_EQ(r.exit_status, 1);
+  EXPECT_NE(err.find("bad 1"), std::string::npos) << err;
+  std::vector<std::uint64_t> bad;
+  std::size_t roce = 0;
+  for (const auto& j : json_lines(r.output)) {
+    if (!j.contains("icrc")) continue;
+    ++roce;
+    if (j.at("icrc") == "bad") bad.push_back(j.at("frame").get<std::uint64_t>());
+  }
+  EXPECT_EQ(bad, std::vector<std::uint64_t>{5});
+  EXPECT_GT(roce, 5u);
+
+  const auto text = softrnic("decode " + test::shell_quote(pcap), dir);
+  EXPECT_EQ(text.exit_status, 1);
+  for (const auto& line : test::split(text.output, '\n')) {
+    if (line.find("icrc=bad") == std::string::npos) continue;
+    EXPECT_TRUE(line.starts_with("     5  ")) << line;
+  }
+  EXPECT_NE(text.output.find("icrc=bad"), std::string::npos);
+
+  // The same traffic with every ICRC intact decodes cleanly.
+  EXPECT_EQ(softrnic("decode " + test::shell_quote(dir.file("roce_v4.pcap")), dir).exit_status, 0);
+}
+
+TEST(SoftrnicCli, DecodeOfAFileThatIsNotACaptureFailsWithAClearError) {
+  test::TempDir dir;
+  const std::string path = dir.file("readme.txt");
+  std::ofstream(path) << "softrnic is a software RDMA NIC; this file is not a capture.\n";
+  std::string err;
+  const auto r = softrnic("decode " + test::shell_quote(path), dir, &err);
+  EXPECT_NE(r.exit_status, 0);
+  EXPECT_EQ(r.output, "");
+  EXPECT_NE(err.find(path + ": not a pcap or pcapng capture"), std::string::npos) << err;
+}
+
+TEST(SoftrnicCli, DecodeOfAMissingFileFailsWithAClearError) {
+  test::TempDir dir;
+  std::string err;
+  const auto r = softrnic("decode " + test::shell_quote(dir.file("absent.pcap")), dir, &err);
+  EXPECT_NE(r.exit_status, 0);
+  EXPECT_NE(err.find("absent.pcap: cannot open"), std::string::npos) << err;
+}
+
+TEST(SoftrnicCli, DemoRoundTripsEveryFrameAndItsCaptureDecodesCleanly) {
+  test::TempDir dir;
+  const std::string pcap = dir.file("demo.pcap");
+  std::string err;
+  const auto r = softrnic("demo --output " + test::shell_quote(pcap), dir, &err);
+  EXPECT_EQ(r.exit_status, 0) << r.output << err;
+  EXPECT_NE(r.output.find("round trip OK"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("MISMATCH"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not yet two soft RNICs"), std::string::npos);
+  ASSERT_TRUE(std::filesystem::exists(pcap));
+  EXPECT_EQ(softrnic("decode " + test::shell_quote(pcap), dir).exit_status, 0);
+}
+
+TEST(SoftrnicCli, UnknownSubcommandIsAUsageError) {
+  test::TempDir dir;
+  EXPECT_NE(softrnic("frobnicate", dir).exit_status, 0);
+  EXPECT_NE(softrnic("", dir).exit_status, 0);
+}
+
+}  // namespace
+}  // namespace softrnic

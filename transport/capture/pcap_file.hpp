@@ -1,0 +1,75 @@
+// Capture files: reading pcap and pcapng (from a path or from bytes in memory) and writing pcap.
+// libpcap stays behind this header: callers see frames as byte spans and errors as Result.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/bytes.hpp"
+#include "base/result.hpp"
+
+namespace softrnic::capture {
+
+// Link-layer types (the tcpdump.org LINKTYPE_ registry) the decoder knows by name.
+inline constexpr std::uint32_t kLinkTypeEthernet = 1;
+
+struct Timestamp {
+  std::int64_t seconds = 0;
+  std::uint32_t nanoseconds = 0;
+};
+
+struct CapturedFrame {
+  std::uint64_t number = 0;  // 1-based, in file order (what Wireshark calls frame.number)
+  Timestamp timestamp;
+  std::uint32_t link_type = kLinkTypeEthernet;
+  ConstByteSpan bytes;                // the captured bytes; valid until the next call to next()
+  std::uint32_t original_length = 0;  // length on the wire; more than bytes.size() when snapped
+};
+
+class PcapReader {
+ public:
+  // Opens a pcap or pcapng file.
+  [[nodiscard]] static Result<PcapReader> open(const std::string& path);
+  // Reads a capture held in memory (the bytes are copied). `name` appears in error messages.
+  [[nodiscard]] static Result<PcapReader> from_bytes(ConstByteSpan bytes,
+                                                     std::string name = "<memory>");
+
+  PcapReader(PcapReader&&) noexcept;
+  PcapReader& operator=(PcapReader&&) noexcept;
+  ~PcapReader();
+
+  // The next frame, nothing at the end of the capture, or an error for a damaged record.
+  [[nodiscard]] Result<std::optional<CapturedFrame>> next();
+
+  const std::string& name() const;
+
+ private:
+  struct Impl;
+  explicit PcapReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes Ethernet frames to a pcap file (microsecond timestamps, the most widely read format).
+class PcapWriter {
+ public:
+  [[nodiscard]] static Result<PcapWriter> create(const std::string& path);
+
+  PcapWriter(PcapWriter&&) noexcept;
+  PcapWriter& operator=(PcapWriter&&) noexcept;
+  ~PcapWriter();  // closes the file; call close() to learn about write errors
+
+  [[nodiscard]] Result<void> write(ConstByteSpan frame, Timestamp ts);
+  // Flushes and closes; later writes fail.
+  [[nodiscard]] Result<void> close();
+
+  std::uint64_t frames_written() const;
+
+ private:
+  struct Impl;
+  explicit PcapWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace softrnic::capture
