@@ -3,12 +3,15 @@
 #include <ostream>
 
 #include "capture/decoder.hpp"
+#include "capture/iwarp_consumer.hpp"
 #include "capture/pcap_file.hpp"
 #include "record_format.hpp"
 
 namespace softrnic::cli {
 
-std::unique_ptr<capture::TcpConsumerFactory> make_tcp_consumers() { return nullptr; }
+std::unique_ptr<capture::TcpConsumerFactory> make_tcp_consumers() {
+  return capture::make_iwarp_consumers();
+}
 
 int run_decode(const DecodeCommand& cmd, std::ostream& out, std::ostream& err) {
   auto reader = capture::PcapReader::open(cmd.path);
