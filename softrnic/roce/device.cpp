@@ -414,7 +414,7 @@ void Device::run_qp(Qp& qp) {
 void Device::receive(Packet* pkt) {
   add(DeviceCounter::rx_packets);
   add(DeviceCounter::rx_bytes, pkt->len);
-  auto r = wire::parse_frame(pkt->bytes());
+  auto r = wire::parse_owned_frame(pkt->bytes());
   if (!r) {
     drops_.add(r.error());
     return;

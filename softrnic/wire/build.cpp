@@ -139,7 +139,7 @@ Result<RoceLayout> build_roce_headers(const RoceSpec& s, std::size_t payload_len
 void finish_roce(const RoceSpec& s, const RoceLayout& l, ByteSpan out) {
   std::size_t end = l.payload_off + l.payload_len;
   for (std::uint8_t i = 0; i < l.pad; ++i) store_u8(out, end++, 0);
-  store_le32(out, end, icrc(out.subspan(l.l3_off, l.l4_off - l.l3_off), out.subspan(l.l4_off, end - l.l4_off)));
+  store_le32(out, end, icrc_in_place(out.subspan(l.l3_off, end - l.l3_off), l.l4_off - l.l3_off));
   if (s.udp_checksum == UdpChecksum::compute) {
     // After the ICRC, which masks this field (wire reference 1.4).
     const std::size_t udp_len = end + kIcrcSize - l.l4_off;

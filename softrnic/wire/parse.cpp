@@ -67,7 +67,9 @@ std::optional<DropReason> check_udp_checksum(std::uint32_t pseudo, ConstByteSpan
 
 }  // namespace
 
-std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame, const ParseOptions& opts) {
+namespace {
+std::expected<ParsedFrame, DropReason> parse_impl(ConstByteSpan frame, std::byte* owned,
+                                                  const ParseOptions& opts) {
   ParsedFrame p;
   p.frame = frame;
   if (frame.size() < EthView::kSize) return Unexpected(DropReason::eth_truncated);
@@ -148,7 +150,8 @@ std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame, const Pa
     const std::size_t ip_hdr = p.ip_version == 4 ? Ipv4View::kSize : Ipv6View::kSize;
     const auto icrc_end = p.ip_end - kIcrcSize;
     const std::uint32_t want =
-        icrc(frame.subspan(off, ip_hdr), frame.subspan(p.l4_off, icrc_end - p.l4_off));
+        owned ? icrc_in_place(ByteSpan(owned + off, icrc_end - off), ip_hdr)
+              : icrc(frame.subspan(off, ip_hdr), frame.subspan(p.l4_off, icrc_end - p.l4_off));
     p.roce.icrc_ok = want == p.roce.icrc_wire;
     if (!p.roce.icrc_ok && opts.drop_bad_icrc) return Unexpected(DropReason::bad_icrc);
     return p;
@@ -176,6 +179,16 @@ std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame, const Pa
   }
   p.proto = Proto::other;
   return p;
+}
+
+}  // namespace
+
+std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame, const ParseOptions& opts) {
+  return parse_impl(frame, nullptr, opts);
+}
+
+std::expected<ParsedFrame, DropReason> parse_owned_frame(ByteSpan frame, const ParseOptions& opts) {
+  return parse_impl(frame, frame.data(), opts);
 }
 
 std::uint32_t socket_icrc(ConstByteSpan bth_to_pad, const SocketMeta& meta) {

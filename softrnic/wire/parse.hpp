@@ -112,6 +112,10 @@ Rdeth rdeth_of(const P& p) { return read_rdeth(p.frame, p.ext_off(kRdeth)); }
 
 [[nodiscard]] std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame,
                                                                  const ParseOptions& opts = {});
+// The same, for a frame the caller owns (the engine's receive path): the ICRC is verified in
+// place (icrc_in_place), which is faster. The frame's bytes are unchanged on return.
+[[nodiscard]] std::expected<ParsedFrame, DropReason> parse_owned_frame(
+    ByteSpan frame, const ParseOptions& opts = {});
 
 enum class IpVersion : std::uint8_t { v4 = 4, v6 = 6 };
 
