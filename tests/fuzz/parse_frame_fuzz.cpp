@@ -295,6 +295,16 @@ void fuzz_frame(ConstByteSpan input) {
   const ParseOptions keep_bad_icrc{.roce_port = kRoceV2Port, .drop_bad_icrc = false};
   auto p = parse_frame(buf, keep_bad_icrc);
   if (p) touch_frame(*p);
+  {
+    // The engine's path masks the ICRC fields in place: same verdict, bytes restored.
+    Buffer owned(input.begin(), input.end());
+    const auto q = parse_owned_frame(owned, keep_bad_icrc);
+    check(std::equal(owned.begin(), owned.end(), input.begin(), input.end()),
+          "parse_owned_frame changed the frame");
+    check(q.has_value() == p.has_value(), "owned and const parses disagree");
+    check(q ? q->roce.icrc_ok == p->roce.icrc_ok : q.error() == p.error(),
+          "owned and const parses disagree");
+  }
   // Up to three layers carry a checksum before the ICRC; repair them one at a time.
   for (int i = 0; i < 3 && !p && repair_checksum(buf, p.error()); ++i) {
     p = parse_frame(buf, keep_bad_icrc);
