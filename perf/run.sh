@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds wire_bench with buildtype=release in its own build directory and runs it; the last lines
-# are the ratio table (targets are printed, not asserted).
+# Builds the benchmarks with buildtype=release in their own build directory and runs them; each
+# ends with its ratio table (targets are printed, not asserted).
 # Usage: perf/run.sh [wire_bench flags, e.g. --benchmark_repetitions=30 --benchmark_filter=crc]
+# PERF_ONLY=wire or PERF_ONLY=roce runs one of them.
 # PERF_BUILD_DIR overrides the build directory (default: build-perf-release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +13,7 @@ if [ -f "$dir/build.ninja" ]; then
 else
   meson setup "$dir" "${options[@]}" >/dev/null
 fi
-ninja -C "$dir" perf/wire_bench >/dev/null
-exec "$dir/perf/wire_bench" "$@"
+ninja -C "$dir" perf/wire_bench perf/roce_bench >/dev/null
+only=${PERF_ONLY:-all}
+if [ "$only" = all ] || [ "$only" = wire ]; then "$dir/perf/wire_bench" "$@"; fi
+if [ "$only" = all ] || [ "$only" = roce ]; then echo; "$dir/perf/roce_bench"; fi

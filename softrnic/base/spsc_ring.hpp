@@ -48,6 +48,19 @@ class SpscRing {
     return v;
   }
 
+  // Consumer side: copies the oldest element into out and removes it (no optional temporary:
+  // work requests are hundreds of bytes).
+  [[nodiscard]] bool try_pop_into(T& out) {
+    const auto tail = tail_.load(std::memory_order_relaxed);
+    if (tail == head_cache_) {
+      head_cache_ = head_.load(std::memory_order_acquire);
+      if (tail == head_cache_) return false;
+    }
+    out = slots_[tail & mask_];
+    tail_.store(tail + 1, std::memory_order_release);
+    return true;
+  }
+
   // Consumer side: the oldest element without removing it.
   [[nodiscard]] const T* front() {
     const auto tail = tail_.load(std::memory_order_relaxed);

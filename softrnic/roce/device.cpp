@@ -361,11 +361,11 @@ void Device::drain_posts(Qp& qp) {
   const QpState st = qp.attr.state;
   if (st != QpState::rts && st != QpState::sqd && st != QpState::sqe) return;
   while (qp.sq_head - qp.sq_una < qp.sq.size()) {
-    auto wr = qp.sq_ring.try_pop();
-    if (!wr) break;
-    auto& w = qp.wqe(qp.sq_head++);
-    w = SendWqe{};
-    w.wr = *wr;
+    auto& w = qp.wqe(qp.sq_head);
+    if (!qp.sq_ring.try_pop_into(w.wr)) break;
+    qp.sq_head++;
+    w.reset_progress();
+    const SendWr* wr = &w.wr;
     const bool inl = (wr->flags & verbs::kInline) != 0;
     w.length = inl ? wr->inline_len
                    : static_cast<std::uint32_t>(sge_total({wr->sg.data(), wr->num_sge}));

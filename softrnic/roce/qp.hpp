@@ -76,6 +76,15 @@ struct SendWqe {
            wr.opcode == verbs::WrOpcode::atomic_fetch_add;
   }
   Psn last_psn() const { return first_psn + (npkts - 1); }
+  // Everything but the WR and the SGE windows (which the fetch overwrites) back to a fresh state.
+  void reset_progress() {
+    length = npkts = 0;
+    first_psn = Psn{};
+    psn_assigned = false;
+    next_pkt = resp_pkts = acked_pkts = sent_high = 0;
+    done = false;
+    status = verbs::WcStatus::success;
+  }
 };
 
 // Responder output, in PSN order: coalesced ACKs, NAKs, read responses, atomic ACKs.

@@ -88,6 +88,8 @@ void requester_step(Device& dev, Qp& qp) {
   if (qp.rnr_deadline != 0) return;  // waiting out an RNR NAK
   const std::uint32_t pmtu = qp.attr.pmtu;
   int budget = kBudget;
+  // The completer does not run inside this step, so the oldest unacknowledged PSN is fixed here.
+  const Psn una = qp.type == QpType::rc ? oldest_unacked(qp) : qp.next_psn;
   while (budget > 0 && qp.sq_req < qp.sq_head) {
     SendWqe& w = qp.wqe(qp.sq_req);
     if (w.done && !w.psn_assigned) break;  // failed when fetched: retiring it errors the QP
@@ -101,7 +103,7 @@ void requester_step(Device& dev, Qp& qp) {
       if ((w.wr.flags & verbs::kFence) && qp.rd_atomic_outstanding > 0) break;  // IBA 10.8.3.3
       if (rd_at && qp.rd_atomic_outstanding >= qp.attr.max_rd_atomic) break;
       if (qp.type == QpType::rc &&
-          static_cast<std::uint32_t>(qp.next_psn.distance_from(oldest_unacked(qp))) >= dev.config().max_unacked_packets)
+          static_cast<std::uint32_t>(qp.next_psn.distance_from(una)) >= dev.config().max_unacked_packets)
         break;
       w.first_psn = qp.next_psn;
       w.psn_assigned = true;

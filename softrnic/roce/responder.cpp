@@ -76,14 +76,14 @@ enum class Take { ok, none, bad_key };
 // Takes the next receive WQE (RQ or SRQ) and checks its buffers for local write.
 Take take_recv(Device& dev, Qp& qp) {
   if (qp.have_recv) return Take::ok;
-  auto wr = qp.srq ? qp.srq->ring.try_pop() : qp.rq_ring.try_pop();
-  if (!wr) return Take::none;
+  if (!(qp.srq ? qp.srq->ring.try_pop_into(qp.cur_recv) : qp.rq_ring.try_pop_into(qp.cur_recv)))
+    return Take::none;
+  const RecvWr* wr = &qp.cur_recv;
   if (qp.srq && qp.srq->limit_armed && qp.srq->ring.size() < qp.srq->limit) {
     qp.srq->limit_armed = false;  // IBA 10.2.9.4: the limit event is one-shot
     dev.events().push_back({AsyncEvent::Type::srq_limit, qp.qpn, qp.srq});
     dev.add(DeviceCounter::async_events);
   }
-  qp.cur_recv = *wr;
   qp.have_recv = true;
   qp.recv_offset = 0;
   for (std::uint8_t i = 0; i < wr->num_sge; ++i) {

@@ -37,7 +37,7 @@ struct SendWr {
   verbs::WrOpcode opcode = verbs::WrOpcode::send;
   std::uint32_t flags = 0;  // verbs::SendFlags
   std::uint8_t num_sge = 0;
-  std::array<Sge, kMaxSge> sg{};
+  std::array<Sge, kMaxSge> sg;  // only the first num_sge are read: not zeroed, it is 256 bytes
   std::uint64_t remote_addr = 0;
   std::uint32_t rkey = 0;
   std::uint32_t imm = 0;         // immediate data (host order), or the key for send with invalidate
@@ -64,13 +64,13 @@ struct SendWr {
   } mem;
   // Inline data is copied at post time (kInline).
   std::uint16_t inline_len = 0;
-  std::array<std::byte, kMaxInline> inline_data{};
+  std::array<std::byte, kMaxInline> inline_data;  // only inline_len bytes are read
 };
 
 struct RecvWr {
   std::uint64_t wr_id = 0;
   std::uint8_t num_sge = 0;
-  std::array<Sge, kMaxSge> sg{};
+  std::array<Sge, kMaxSge> sg;  // only the first num_sge are read
 };
 
 }  // namespace softrnic::roce
