@@ -69,7 +69,7 @@ std::uint32_t pseudo_of(const IpSpec& ip, std::uint8_t proto, std::size_t l4_len
 // BTH .. pad (no ICRC) size for a spec.
 std::size_t transport_size(const RoceSpec& s, std::size_t payload_len, std::uint8_t pad) {
   const auto& op = opcode_info(s.bth.opcode);
-  return BthView::kSize + ext_headers_size(op.headers) + payload_len + pad;
+  return BthView::kSize + op.ext_size + payload_len + pad;
 }
 
 // Writes BTH and the extended headers at out[0..). Returns their size (the payload offset).
@@ -79,7 +79,7 @@ std::size_t write_transport_headers(const RoceSpec& s, std::uint8_t pad, ByteSpa
   bth.pad_count = pad;
   write(BthMut(BthMut::Span(out.data(), BthView::kSize)), bth);
   std::size_t o = BthView::kSize;
-  const auto at = [&](Hdr h) { return o + ext_header_offset(op.headers, h); };
+  const auto at = [&](Hdr h) { return o + op.offset_of(h); };
   if (op.has(kRdeth)) write(out, at(kRdeth), s.ext.rdeth);
   if (op.has(kDeth)) write(out, at(kDeth), s.ext.deth);
   if (op.has(kReth)) write(out, at(kReth), s.ext.reth);
@@ -91,7 +91,7 @@ std::size_t write_transport_headers(const RoceSpec& s, std::uint8_t pad, ByteSpa
   if (op.has(kCnpPad)) {
     for (std::size_t i = 0; i < 16; ++i) store_u8(out, at(kCnpPad) + i, s.ext.cnp_reserved[i]);
   }
-  return o + ext_headers_size(op.headers);
+  return o + op.ext_size;
 }
 
 std::optional<Error> check_roce_spec(const RoceSpec& s, std::size_t payload_len) {

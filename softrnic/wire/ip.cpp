@@ -9,11 +9,16 @@
 namespace softrnic::wire {
 
 std::uint32_t ones_sum(ConstByteSpan b, std::uint32_t acc) {
+  // RFC 1071 1.2: adding 32-bit big-endian words into 64 bits and folding gives the same sum.
   std::uint64_t sum = acc;
   std::size_t i = 0;
+  for (; i + 3 < b.size(); i += 4) sum += load_be32(b, i);
   for (; i + 1 < b.size(); i += 2) sum += load_be16(b, i);
   if (i < b.size()) sum += std::uint32_t{load_u8(b, i)} << 8;
-  while (sum >> 32) sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffffffu) + (sum >> 32);  // fold 64 -> 33 bits
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  // Callers fold to 16 bits; keep the 32-bit value in 16-bit-foldable form.
+  sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<std::uint32_t>(sum);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -52,8 +53,12 @@ struct OpcodeInfo {
   Pos pos = Pos::none;
   bool immediate = false;
   bool invalidate = false;
+  // Derived from `headers` when the table is built, so the data path never loops over bits.
+  std::uint8_t ext_size = 0;                   // bytes of extended headers after the BTH
+  std::array<std::uint8_t, kHdrCount> at{};    // offset of each present header after the BTH
 
   constexpr bool valid() const { return op != Op::invalid; }
+  constexpr std::size_t offset_of(Hdr h) const { return at[static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(h)))]; }
   constexpr bool has(Hdr h) const { return (headers & h) != 0; }
   constexpr bool first_or_only() const { return pos == Pos::first || pos == Pos::only; }
   constexpr bool last_or_only() const { return pos == Pos::last || pos == Pos::only; }
@@ -128,6 +133,11 @@ constexpr std::array<OpcodeInfo, 256> make_table() {
     put(Transport::ud, r.ud, kDeth);  // UD carries a DETH in every packet
   }
   t[0x81] = OpcodeInfo{"CNP", Transport::cnp, Op::cnp, kCnpPad, false, Dir::none, Pos::none};
+  for (auto& e : t) {
+    e.ext_size = static_cast<std::uint8_t>(ext_headers_size(e.headers));
+    for (std::size_t i = 0; i < kHdrCount; ++i)
+      e.at[i] = static_cast<std::uint8_t>(ext_header_offset(e.headers, static_cast<Hdr>(1u << i)));
+  }
   return t;
 }
 }  // namespace detail

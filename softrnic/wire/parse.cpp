@@ -46,7 +46,7 @@ std::expected<RoceInfo, DropReason> parse_transport(ConstByteSpan bytes, std::si
   const OpcodeInfo& op = opcode_info(bth.opcode());
   if (!op.valid()) return Unexpected(DropReason::bad_opcode);
   r.op = &op;
-  const std::size_t hdrs = BthView::kSize + ext_headers_size(op.headers);
+  const std::size_t hdrs = BthView::kSize + op.ext_size;
   const std::size_t body = end - bth_off - kIcrcSize;  // BTH .. last pad byte
   if (body < hdrs) return Unexpected(DropReason::ext_header_truncated);
   const std::size_t data = body - hdrs;  // payload + pad

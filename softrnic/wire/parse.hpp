@@ -86,7 +86,7 @@ struct ParsedFrame {
   const OpcodeInfo& op() const { return *roce.op; }
   BthView bth() const { return view_unchecked<BthView>(frame, roce.bth_off); }
   std::size_t ext_off(Hdr h) const {
-    return roce.bth_off + BthView::kSize + ext_header_offset(roce.op->headers, h);
+    return roce.bth_off + BthView::kSize + roce.op->offset_of(h);
   }
   ConstByteSpan payload() const { return frame.subspan(roce.payload_off, roce.payload_len); }
   ConstByteSpan pad_bytes() const { return frame.subspan(roce.payload_off + roce.payload_len, roce.pad); }
@@ -139,7 +139,7 @@ struct ParsedPayload {
   const OpcodeInfo& op() const { return *roce.op; }
   BthView bth() const { return view_unchecked<BthView>(frame, 0); }
   std::size_t ext_off(Hdr h) const {
-    return BthView::kSize + ext_header_offset(roce.op->headers, h);
+    return BthView::kSize + roce.op->offset_of(h);
   }
   ConstByteSpan payload() const { return frame.subspan(roce.payload_off, roce.payload_len); }
 };
