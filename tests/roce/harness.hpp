@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -65,6 +66,14 @@ class PipeWire {
   }
   End a{*this, 0};
   End b{*this, 1};
+  // Puts a frame on the wire as if `side` had sent it (for hand-made packets).
+  void inject(int side, ConstByteSpan frame) {
+    Packet* p = free_.back();
+    free_.pop_back();
+    std::memcpy(p->data, frame.data(), frame.size());
+    p->len = static_cast<std::uint32_t>(frame.size());
+    q_[1 - side].push_back(p);
+  }
   // Return false to drop the frame (side = sender).
   std::function<bool(int side, Packet& p)> filter;
   std::size_t free_buffers() const { return free_.size(); }
