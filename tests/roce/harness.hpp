@@ -89,6 +89,9 @@ class PipeWire {
 };
 
 inline wire::Ipv6Addr gid_v4(std::uint8_t last) { return wire::ipv4_mapped({198, 18, 0, last}); }
+inline wire::Ipv6Addr gid_v6(std::uint8_t last) {
+  return {0xfd, 0x00, 0x50, 0x52, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last};
+}
 
 struct Endpoint {
   std::unique_ptr<Device> dev;
@@ -100,12 +103,14 @@ struct Endpoint {
 
 class TwoDevices {
  public:
-  explicit TwoDevices(Port& pa, Port& pb, VirtualClock& clock) : clock_(clock) {
+  explicit TwoDevices(Port& pa, Port& pb, VirtualClock& clock,
+                      wire::IpVersion ip = wire::IpVersion::v4)
+      : clock_(clock), ip_(ip) {
     DeviceConfig ca, cb;
     ca.mac = pa.mac();
-    ca.gids = {gid_v4(1)};
+    ca.gids = {ip == wire::IpVersion::v4 ? gid_v4(1) : gid_v6(1)};
     cb.mac = pb.mac();
-    cb.gids = {gid_v4(2)};
+    cb.gids = {ip == wire::IpVersion::v4 ? gid_v4(2) : gid_v6(2)};
     a.dev = std::make_unique<Device>(pa, clock, ca);
     b.dev = std::make_unique<Device>(pb, clock, cb);
     for (Endpoint* e : {&a, &b}) {
@@ -162,7 +167,7 @@ class TwoDevices {
     ASSERT_TRUE(me.dev->modify_qp(*me.qp, x, m));
     x.state = QpState::rtr;
     x.pmtu = pmtu;
-    x.av.version = wire::IpVersion::v4;
+    x.av.version = ip_;
     x.av.src_gid = me.dev->config().gids[0];
     x.av.dst_gid = peer.dev->config().gids[0];
     x.av.dst_mac = peer.dev->config().mac;
@@ -189,6 +194,7 @@ class TwoDevices {
   }
 
   VirtualClock& clock_;
+  wire::IpVersion ip_;
 };
 
 }  // namespace softrnic::roce::test
