@@ -135,6 +135,7 @@ Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
 
   const QpState from = A.state;
   A.state = to;
+  if (to == QpState::sqd) qp.sq_drained_reported = false;
   if (to == QpState::rtr && from == QpState::init) {
     qp.epsn = A.rq_psn;
     qp.msn = 0;
@@ -406,9 +407,19 @@ void Device::run_qp(Qp& qp) {
   }
   drain_posts(qp);
   if (qp.type == QpType::rc) completer_timers(*this, qp);
-  if (qp.attr.state == QpState::rts) requester_step(*this, qp);
+  // SQD (IBA 10.3.1.4): WRs already started finish (retransmissions included), no new one starts.
+  if (qp.attr.state == QpState::rts || qp.attr.state == QpState::sqd) requester_step(*this, qp);
   responder_transmit(*this, qp);
   completer_retire(*this, qp);
+  if (qp.attr.state == QpState::sqd && !qp.sq_drained_reported) {
+    bool started = false;
+    for (std::uint64_t i = qp.sq_una; i < qp.sq_head && !started; ++i) started = qp.wqe(i).psn_assigned;
+    if (!started) {
+      qp.sq_drained_reported = true;
+      events_.push_back({AsyncEvent::Type::sq_drained, qp.qpn, &qp});
+      add(DeviceCounter::async_events);
+    }
+  }
 }
 
 void Device::receive(Packet* pkt) {

@@ -63,7 +63,14 @@ enum class DeviceCounter : std::uint8_t {
 std::string_view counter_name(DeviceCounter c);
 
 struct AsyncEvent {
-  enum class Type : std::uint8_t { qp_fatal, qp_access_error, qp_request_error, cq_error, srq_limit };
+  enum class Type : std::uint8_t {
+    qp_fatal,
+    qp_access_error,
+    qp_request_error,
+    cq_error,
+    srq_limit,
+    sq_drained,  // SQD reached: every WR started before the transition has completed
+  };
   Type type;
   std::uint32_t qpn = 0;
   const void* object = nullptr;

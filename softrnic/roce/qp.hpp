@@ -159,6 +159,7 @@ class Qp {
   std::uint32_t pkts_since_ackreq = 0;
   std::uint64_t ack_deadline = 0;  // 0 = not armed
   std::uint64_t rnr_deadline = 0;
+  bool sq_drained_reported = false;
   std::uint8_t retry_left = 7;
   std::uint8_t rnr_left = 7;
 

@@ -100,6 +100,7 @@ void requester_step(Device& dev, Qp& qp) {
     }
     const bool rd_at = w.is_read_or_atomic();
     if (!w.psn_assigned) {
+      if (qp.attr.state == verbs::QpState::sqd) break;  // draining: nothing new starts
       if ((w.wr.flags & verbs::kFence) && qp.rd_atomic_outstanding > 0) break;  // IBA 10.8.3.3
       if (rd_at && qp.rd_atomic_outstanding >= qp.attr.max_rd_atomic) break;
       if (qp.type == QpType::rc &&

@@ -299,5 +299,42 @@ TEST_F(RcFeatures, CorruptedPacketIsDroppedByIcrcAndTheRetryDeliversIt) {
   EXPECT_GE(devs.a.qp->counters.timeouts, 1u);
 }
 
+TEST_F(RcFeatures, SqdLetsStartedWorkFinishHoldsTheRestAndReportsTheDrain) {
+  connect();
+  std::vector<std::byte> src(64 * 1024), dst(64 * 1024);
+  const auto lk = reg(devs.a, src);
+  const auto rk = reg(devs.b, dst);
+  SendWr w;
+  w.opcode = WrOpcode::rdma_write;
+  w.flags = verbs::kSignaled;
+  w.num_sge = 1;
+  w.sg[0] = {0, 64 * 1024, lk};  // 64 packets each: the first is in flight when SQD arrives
+  w.rkey = rk;
+  for (int i = 0; i < 4; ++i) {
+    w.wr_id = i;
+    ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
+  }
+  devs.a.dev->poll();  // the first WR starts
+  QpAttrs x;
+  x.state = verbs::QpState::sqd;
+  ASSERT_TRUE(devs.a.dev->modify_qp(*devs.a.qp, x, verbs::kAttrState));
+  bool drained = false;
+  devs.run_until([&] {
+    for (const auto& e : devs.a.dev->events()) drained |= e.type == AsyncEvent::Type::sq_drained;
+    return drained;
+  });
+  ASSERT_TRUE(drained);
+  auto sc = devs.drain(devs.a.scq);
+  ASSERT_EQ(sc.size(), 1u) << "only the WR started before SQD completes";
+  EXPECT_EQ(sc[0].wr_id, 0u);
+  devs.run_until([] { return false; }, 100);
+  EXPECT_TRUE(devs.drain(devs.a.scq).empty());
+  x.state = verbs::QpState::rts;
+  ASSERT_TRUE(devs.a.dev->modify_qp(*devs.a.qp, x, verbs::kAttrState));
+  sc = wait(devs.a.scq, 3);
+  ASSERT_EQ(sc.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(sc[i].wr_id, static_cast<std::uint64_t>(i + 1));
+}
+
 }  // namespace
 }  // namespace softrnic::roce::test
