@@ -6,8 +6,11 @@
 // queue (each queue is its own SPSC ring); CQs are polled by their consumer thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -101,6 +104,11 @@ class Device {
   // notifications. Returns how much work was done (0 = idle).
   std::size_t poll();
 
+  // The control queue: any thread hands the engine thread a control operation (modify/flush,
+  // destroy, registration, ...), which runs at the start of the next poll(). The queue takes a
+  // lock, the data path never does (poll() only reads an atomic flag when the queue is empty).
+  void submit(std::function<void(Device&)> op);
+
   // Asynchronous events (engine thread only for now).
   std::vector<AsyncEvent>& events() { return events_; }
   const Counters<DeviceCounter>& counters() const { return counters_; }
@@ -145,6 +153,10 @@ class Device {
   Counters<wire::DropReason> drops_;
   std::array<Packet*, kBurst> tx_{};
   std::size_t tx_count_ = 0;
+  std::mutex control_mu_;
+  std::vector<std::function<void(Device&)>> control_;
+  std::vector<std::function<void(Device&)>> control_running_;
+  std::atomic<bool> control_pending_{false};
 };
 
 // The protocol machines (one file each).
