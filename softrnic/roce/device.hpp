@@ -94,6 +94,11 @@ class Device {
   [[nodiscard]] Result<Qp*> create_qp(const QpInit& init);
   [[nodiscard]] Result<void> modify_qp(Qp& qp, const QpAttrs& attrs, std::uint32_t mask);
   [[nodiscard]] Result<void> destroy_qp(Qp* qp);
+  // One srq_limit event when fewer than `limit` receive WRs remain (IBA 10.2.9.4); 0 disarms.
+  void arm_srq_limit(Srq& srq, std::uint32_t limit) {
+    srq.limit = limit;
+    srq.limit_armed = limit != 0;
+  }
 
   // Consumer side. Validation errors are returned at once; transport errors become completions.
   [[nodiscard]] Result<void> post_send(Qp& qp, const SendWr& wr);

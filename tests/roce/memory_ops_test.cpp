@@ -180,8 +180,7 @@ TEST(Srq, FeedsReceivesInOrderAndRaisesItsLimitEventOnce) {
     ASSERT_TRUE(devs.b.dev->post_srq_recv(*srq, r));
   }
   EXPECT_FALSE(devs.b.dev->post_recv(*devs.b.qp, RecvWr{})) << "a QP on an SRQ has no RQ";
-  srq->limit = 5;
-  srq->limit_armed = true;
+  devs.b.dev->arm_srq_limit(*srq, 5);
   std::vector<std::byte> src(32, std::byte{9});
   const auto lk = *devs.a.dev->memory().register_mr(devs.a.pd, src.data(), 32, 0, verbs::kZeroBased);
   for (int i = 0; i < 6; ++i) {

@@ -276,5 +276,47 @@ TEST_F(RcErrors, SendWithInvalidateRevokesTheNamedKey) {
   EXPECT_EQ(mem.check(key, devs.b.pd, 0x9000, 1, verbs::kRemoteWrite).error(), verbs::AccessError::invalid_state);
 }
 
+TEST_F(RcErrors, UnansweredRequestsExhaustRetryCountWithRetryExceeded) {
+  QpAttrs x;
+  x.timeout = 8;  // 1 ms
+  x.retry_cnt = 3;
+  connect(x);
+  int sent = 0;
+  wire.filter = [&](int side, Packet&) {
+    sent += side == 0;
+    return side == 0 ? false : true;  // B never hears A
+  };
+  const auto lk = reg(devs.a, local, verbs::kLocalWrite);
+  auto w = op(WrOpcode::rdma_write, 1, local, lk, 64);
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, op(WrOpcode::send, 2, local, lk, 8)));
+  auto sc = wait_send(2);
+  ASSERT_EQ(sc.size(), 2u);
+  EXPECT_EQ(sc[0].status, WcStatus::retry_exceeded_error);
+  EXPECT_EQ(sc[1].status, WcStatus::wr_flush_error);
+  EXPECT_EQ(devs.a.qp->counters.timeouts, 4u);  // the first try and three retries time out
+  EXPECT_EQ(devs.a.qp->attr.state, verbs::QpState::err);
+}
+
+TEST_F(RcErrors, RnrRetrySevenRetriesForever) {
+  QpAttrs x;
+  x.min_rnr_timer = 1;
+  x.rnr_retry = 7;
+  connect(x);
+  const auto lk = reg(devs.a, local, verbs::kLocalWrite);
+  const auto rk = reg(devs.b, remote, verbs::kLocalWrite);
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, op(WrOpcode::send, 1, local, lk, 10)));
+  devs.run_until([&] { return devs.a.qp->counters.rnr_naks_rx >= 50; }, 400000, 1000);
+  EXPECT_GE(devs.a.qp->counters.rnr_naks_rx, 50u);
+  EXPECT_EQ(devs.a.qp->attr.state, verbs::QpState::rts);
+  RecvWr r;
+  r.num_sge = 1;
+  r.sg[0] = {reinterpret_cast<std::uint64_t>(remote.data()), 64, rk};
+  ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
+  auto sc = wait_send(1);
+  ASSERT_EQ(sc.size(), 1u);
+  EXPECT_EQ(sc[0].status, WcStatus::success);
+}
+
 }  // namespace
 }  // namespace softrnic::roce::test

@@ -187,5 +187,33 @@ INSTANTIATE_TEST_SUITE_P(Faults, UdUnderFaults,
                                            Fault::duplicate, Fault::corrupt),
                          [](const auto& info) { return fault_name(info.param); });
 
+TEST(UdQkey, PrivilegedQkeyBitSendsTheQpsOwnQkey) {
+  VirtualClock clock;
+  PipeWire wire;
+  TwoDevices devs{wire.a, wire.b, clock};
+  devs.connect(verbs::QpType::ud, 1024);
+  std::vector<std::byte> dst(1064);
+  const auto rk = *devs.b.dev->memory().register_mr(devs.b.pd, dst.data(), dst.size(), 0,
+                                                    verbs::kLocalWrite | verbs::kZeroBased);
+  RecvWr r;
+  r.num_sge = 1;
+  r.sg[0] = {0, 1064, rk};
+  ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
+  AddressHandle ah = devs.a.qp->attr.av;
+  SendWr s;
+  s.opcode = WrOpcode::send;
+  s.ah = &ah;
+  s.remote_qpn = devs.b.qp->qpn;
+  s.remote_qkey = 0x80000000u;  // "use my QP's Q_Key" (both QPs have 0x11111111)
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  std::vector<verbs::Cqe> rc;
+  ASSERT_TRUE(devs.run_until([&] {
+    rc = devs.drain(devs.b.rcq);
+    return !rc.empty();
+  }));
+  EXPECT_EQ(rc[0].status, WcStatus::success);
+  EXPECT_EQ(devs.b.dev->counters().get(DeviceCounter::rx_drop_qkey), 0u);
+}
+
 }  // namespace
 }  // namespace softrnic::roce::test
