@@ -18,9 +18,15 @@ namespace softrnic {
 inline constexpr std::size_t kBurst = 32;
 
 struct Packet {
+  // Set by a port on received frames whose ICRC cannot be checked: a UDP socket port re-creates
+  // the IP header for IPv4 without the identification field the ICRC covers (the socket never
+  // reports it). The engine counts such packets as unverified instead of dropping them.
+  static constexpr std::uint32_t kIcrcUnverifiable = 1u << 0;
+
   std::byte* data = nullptr;
   std::uint32_t len = 0;       // bytes of frame in data
   std::uint32_t capacity = 0;  // bytes available at data
+  std::uint32_t flags = 0;     // k* bits above, set by the port on receive
   std::uint64_t port_private = 0;
 
   ByteSpan bytes() { return {data, len}; }

@@ -254,7 +254,9 @@ bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& e
   }
   s->bth = bth;
   s->ext = ext;
-  s->ip.id = static_cast<std::uint16_t>(counters_.get(DeviceCounter::tx_packets));
+  // IPv4 identification 0 with DF (IP_PMTUDISC_DO): what a kernel UDP socket sends too, so a
+  // socket port's peer computes the same ICRC (the ICRC covers the ID).
+  s->ip.id = 0;
   auto l = wire::build_roce_headers(*s, pl.len, p->room());
   if (!l) {
     port_.free(p);
@@ -425,11 +427,13 @@ void Device::run_qp(Qp& qp) {
 void Device::receive(Packet* pkt) {
   add(DeviceCounter::rx_packets);
   add(DeviceCounter::rx_bytes, pkt->len);
-  auto r = wire::parse_owned_frame(pkt->bytes());
+  const bool unverifiable = (pkt->flags & Packet::kIcrcUnverifiable) != 0;
+  auto r = wire::parse_owned_frame(pkt->bytes(), wire::ParseOptions{.drop_bad_icrc = !unverifiable});
   if (!r) {
     drops_.add(r.error());
     return;
   }
+  if (unverifiable && !r->roce.icrc_ok) add(DeviceCounter::rx_icrc_unverified);
   const auto& p = *r;
   if (p.proto != wire::Proto::roce_v4 && p.proto != wire::Proto::roce_v6) {
     add(DeviceCounter::rx_drop_not_roce);

@@ -50,6 +50,7 @@ struct DeviceConfig {
   X(rx_drop_no_recv_wqe)            \
   X(rx_drop_bad_length)             \
   X(rx_drop_stale_response)         \
+  X(rx_icrc_unverified)             \
   X(tx_drop_no_buffer)              \
   X(tx_drop_port_full)              \
   X(retransmits)                    \
