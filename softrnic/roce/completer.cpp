@@ -118,18 +118,31 @@ bool spend_retry(Qp& qp, Psn at) {
   return true;
 }
 
-void on_read_response(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) {
+bool is_read(WrOpcode op) { return op == WrOpcode::rdma_read; }
+bool is_atomic(WrOpcode op) {
+  return op == WrOpcode::atomic_cmp_swap || op == WrOpcode::atomic_fetch_add;
+}
+
+// The index of the WQE a READ response or ATOMIC ACK at psn answers, after acknowledging every
+// earlier request (IBA 9.7.5.1.2: responses are implicit ACKs). sq_head when the response is
+// stale, or when an earlier READ/ATOMIC lost its response and is retried first.
+std::uint64_t answered_wqe(Device& dev, Qp& qp, Psn psn, bool (*kind)(WrOpcode)) {
   const auto i = wqe_of(qp, psn);
-  if (i >= qp.sq_head || qp.wqe(i).wr.opcode != WrOpcode::rdma_read || qp.wqe(i).done) {
+  if (i >= qp.sq_head || qp.wqe(i).done || !kind(qp.wqe(i).wr.opcode)) {
     dev.add(DeviceCounter::rx_drop_stale_response);
-    return;
+    return qp.sq_head;
   }
-  // A read response implicitly acknowledges every earlier request (IBA 9.7.5.1.2).
-  auto& w = qp.wqe(i);
-  if (const auto r = ack_through(dev, qp, w.first_psn - 1); r < i) {
+  if (const auto r = ack_through(dev, qp, qp.wqe(i).first_psn - 1); r < i) {
     retry_from(qp, qp.wqe(r).first_psn + qp.wqe(r).resp_pkts);
-    return;
+    return qp.sq_head;
   }
+  return i;
+}
+
+void on_read_response(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) {
+  const auto i = answered_wqe(dev, qp, psn, is_read);
+  if (i >= qp.sq_head) return;
+  auto& w = qp.wqe(i);
   const Psn expected = w.first_psn + w.resp_pkts;
   if (psn != expected) {
     if (before(expected, psn)) {  // a response was lost: ask again from the first missing one
@@ -157,17 +170,9 @@ void on_read_response(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) 
 }
 
 void on_atomic_ack(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) {
-  const auto i = wqe_of(qp, psn);
-  if (i >= qp.sq_head || qp.wqe(i).done ||
-      (qp.wqe(i).wr.opcode != WrOpcode::atomic_cmp_swap && qp.wqe(i).wr.opcode != WrOpcode::atomic_fetch_add)) {
-    dev.add(DeviceCounter::rx_drop_stale_response);
-    return;
-  }
+  const auto i = answered_wqe(dev, qp, psn, is_atomic);
+  if (i >= qp.sq_head) return;
   auto& w = qp.wqe(i);
-  if (const auto r = ack_through(dev, qp, w.first_psn - 1); r < i) {
-    retry_from(qp, qp.wqe(r).first_psn + qp.wqe(r).resp_pkts);
-    return;
-  }
   const std::uint64_t orig = wire::atomic_ack_eth_of(p).orig_data;  // host order in local memory
   std::array<std::byte, 8> b;
   std::memcpy(b.data(), &orig, 8);

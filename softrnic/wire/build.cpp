@@ -292,18 +292,7 @@ RoceSpec roce_spec_of(const ParsedFrame& p) {
   s.dst_port = p.udp().dst_port();
   s.udp_checksum = p.udp().checksum() == 0 ? UdpChecksum::zero : UdpChecksum::compute;
   s.bth = read_bth(p.bth());
-  const auto& op = p.op();
-  if (op.has(kRdeth)) s.ext.rdeth = rdeth_of(p);
-  if (op.has(kDeth)) s.ext.deth = deth_of(p);
-  if (op.has(kReth)) s.ext.reth = reth_of(p);
-  if (op.has(kAtomicEth)) s.ext.atomic_eth = atomic_eth_of(p);
-  if (op.has(kAeth)) s.ext.aeth = aeth_of(p);
-  if (op.has(kAtomicAckEth)) s.ext.atomic_ack_eth = atomic_ack_eth_of(p);
-  if (op.has(kImmDt)) s.ext.immdt = immdt_of(p);
-  if (op.has(kIeth)) s.ext.ieth = ieth_of(p);
-  if (op.has(kCnpPad)) {
-    for (std::size_t i = 0; i < 16; ++i) s.ext.cnp_reserved[i] = load_u8(p.frame, p.ext_off(kCnpPad) + i);
-  }
+  s.ext = ext_headers_of(p);
   s.payload = p.payload();
   s.trailer = p.trailer();
   return s;

@@ -130,6 +130,26 @@ void finish_roce(const RoceSpec& s, const RoceLayout& l, ByteSpan out);
 [[nodiscard]] Result<std::size_t> build_udp_payload(const RoceSpec& s, const SocketMeta& meta,
                                                     ByteSpan out);
 
+// The extended headers of a parsed packet (ParsedFrame or ParsedPayload), those its opcode has.
+template <class P>
+ExtHeaders ext_headers_of(const P& p) {
+  ExtHeaders e;
+  const OpcodeInfo& op = p.op();
+  if (op.has(kRdeth)) e.rdeth = rdeth_of(p);
+  if (op.has(kDeth)) e.deth = deth_of(p);
+  if (op.has(kReth)) e.reth = reth_of(p);
+  if (op.has(kAtomicEth)) e.atomic_eth = atomic_eth_of(p);
+  if (op.has(kAeth)) e.aeth = aeth_of(p);
+  if (op.has(kAtomicAckEth)) e.atomic_ack_eth = atomic_ack_eth_of(p);
+  if (op.has(kImmDt)) e.immdt = immdt_of(p);
+  if (op.has(kIeth)) e.ieth = ieth_of(p);
+  if (op.has(kCnpPad)) {
+    for (std::size_t i = 0; i < e.cnp_reserved.size(); ++i)
+      e.cnp_reserved[i] = load_u8(p.frame, p.ext_off(kCnpPad) + i);
+  }
+  return e;
+}
+
 // Parsed frame -> spec that rebuilds it. The spans in the result point into p.frame.
 RoceSpec roce_spec_of(const ParsedFrame& p);
 TcpSpec tcp_spec_of(const ParsedFrame& p);

@@ -361,19 +361,7 @@ SocketMeta meta_of(ConstByteSpan in) {
 RoceSpec spec_of(const ParsedPayload& p) {
   RoceSpec s;
   s.bth = read_bth(p.bth());
-  const OpcodeInfo& op = p.op();
-  if (op.has(kRdeth)) s.ext.rdeth = rdeth_of(p);
-  if (op.has(kDeth)) s.ext.deth = deth_of(p);
-  if (op.has(kReth)) s.ext.reth = reth_of(p);
-  if (op.has(kAtomicEth)) s.ext.atomic_eth = atomic_eth_of(p);
-  if (op.has(kAeth)) s.ext.aeth = aeth_of(p);
-  if (op.has(kAtomicAckEth)) s.ext.atomic_ack_eth = atomic_ack_eth_of(p);
-  if (op.has(kImmDt)) s.ext.immdt = immdt_of(p);
-  if (op.has(kIeth)) s.ext.ieth = ieth_of(p);
-  if (op.has(kCnpPad)) {
-    for (std::size_t i = 0; i < s.ext.cnp_reserved.size(); ++i)
-      s.ext.cnp_reserved[i] = load_u8(p.frame, p.ext_off(kCnpPad) + i);
-  }
+  s.ext = ext_headers_of(p);
   s.payload = p.payload();
   return s;
 }
