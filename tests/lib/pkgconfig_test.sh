@@ -9,10 +9,10 @@ meson install -C "$build" --no-rebuild --destdir "$tmp" >"$tmp/install.log" 2>&1
 pc=$(dirname "$(find "$tmp" -name softrnic.pc | head -1)")
 [ -n "$pc" ] || { echo "FAIL: softrnic.pc was not installed"; exit 1; }
 export PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$tmp"
-libdir=$tmp$(pkg-config --variable=libdir softrnic)  # --variable ignores the sysroot
+libdir=$(pkg-config --variable=libdir softrnic)  # the sysroot is already prefixed
 unset LD_LIBRARY_PATH  # only the installed copy may be found
-g++ $(pkg-config --cflags softrnic) "$src" -o ldd "$tmp/outside" | grep -q "$tmp" || { echo "FAIL: the program did not link the installed library"; exit 1; }
-"$tmp/outside" $(pkg-config --libs softrnic) -Wl,-rpath,"$libdir" \
+program="$tmp/outside"
+g++ $(pkg-config --cflags softrnic) "$src" -o "$program" $(pkg-config --libs softrnic) -Wl,-rpath,"$libdir" \
   || { echo "FAIL: the outside program does not build against the installed headers"; exit 1; }
-ldd "$tmp/outside" | grep -q "$tmp" || { echo "FAIL: the program did not link the installed library"; exit 1; }
-"$tmp/outside"
+ldd "$program" | grep -q "$tmp" || { echo "FAIL: the program did not link the installed library"; exit 1; }
+"$program"
