@@ -24,8 +24,33 @@ std::string_view counter_name(DeviceCounter c) {
   return "unknown";
 }
 
+namespace {
+engine::GidTable make_gid_table(const DeviceConfig& c) {
+  engine::GidTableConfig gc;
+  gc.mac = c.mac;
+  gc.vlan = c.vlan;
+  gc.ipv6_enabled = std::any_of(c.gids.begin(), c.gids.end(),
+                                [](const auto& g) { return !engine::is_ipv4_mapped(g); });
+  engine::GidTable t(gc);
+  for (const auto& g : c.gids) {
+    // Invalid or duplicate entries in the configuration are left out; the table says why.
+    if (engine::is_ipv4_mapped(g)) {
+      (void)t.add_ipv4({g[12], g[13], g[14], g[15]}, c.ipv4_prefix);
+    } else {
+      (void)t.add_ipv6(g, c.ipv6_prefix);
+    }
+  }
+  return t;
+}
+}  // namespace
+
 Device::Device(Port& port, Clock& clock, DeviceConfig config)
-    : port_(port), clock_(clock), config_(std::move(config)), memory_(config_.limits) {
+    : port_(port),
+      clock_(clock),
+      config_(std::move(config)),
+      memory_(config_.limits),
+      gids_(make_gid_table(config_)),
+      neighbours_(gids_, config_.neighbours) {
   qps_.resize(2);  // QPN 0 is invalid on RoCE, 1 is the GSI QP
 }
 
@@ -95,6 +120,71 @@ void Device::prepare_tx_spec(Qp& qp) {
   s.udp_checksum = config_.udp_checksum;
   s.payload = {};
   s.trailer = {};
+  // No MAC in the address vector: ARP / IPv6 ND finds it before the first packet (resolve_peer).
+  qp.peer_unresolved = av.dst_mac == wire::MacAddr{};
+}
+
+bool Device::resolve_peer(Qp& qp) {
+  const auto r = neighbours_.resolve(qp.attr.av.dst_gid, qp.attr.av.src_gid, clock_.now_ns());
+  if (r.pending()) return false;
+  if (r.failed()) {
+    // Like a transport retry that ran out: the first WR fails, the QP goes to ERR, and the
+    // event says which peer did not answer.
+    const std::uint64_t first = qp.sq_una;
+    if (first < qp.sq_head) {
+      auto& w = qp.wqe(first);
+      w.done = true;
+      w.status = WcStatus::retry_exceeded_error;
+    }
+    enter_error(qp, AsyncEvent::Type::qp_fatal, true);
+    events_.back().message = engine::resolution_error(qp.attr.av.dst_gid, r).message;
+    return false;
+  }
+  qp.attr.av.dst_mac = r.mac;
+  qp.tx_spec.eth.dst = r.mac;
+  qp.tx_spec.eth.vlan_tci = r.vlan_tci;
+  qp.peer_unresolved = false;
+  return true;
+}
+
+void Device::answer_neighbour_frame(const wire::ParsedFrame& p) {
+  Packet* reply = port_.alloc();
+  if (!reply) {
+    add(DeviceCounter::tx_drop_no_buffer);
+    return;
+  }
+  const auto r = neighbours_.handle(p, clock_.now_ns(), reply->room());
+  if (r.reply_len == 0) {
+    port_.free(reply);
+    return;
+  }
+  reply->len = static_cast<std::uint32_t>(r.reply_len);
+  tx_[tx_count_++] = reply;
+  if (tx_count_ == kBurst) flush_tx();
+}
+
+void Device::send_neighbour_requests() {
+  const std::uint64_t now = clock_.now_ns();
+  if (!neighbours_.due(now)) return;
+  constexpr std::size_t kMax = 8;
+  std::array<Packet*, kMax> pkts{};
+  std::array<engine::TxBuffer, kMax> bufs{};
+  std::size_t have = 0;
+  for (; have < kMax; ++have) {
+    pkts[have] = port_.alloc();
+    if (!pkts[have]) break;
+    bufs[have].room = pkts[have]->room();
+  }
+  const std::size_t n = neighbours_.poll(now, std::span<engine::TxBuffer>(bufs.data(), have));
+  for (std::size_t i = 0; i < have; ++i) {
+    if (i >= n) {
+      port_.free(pkts[i]);
+      continue;
+    }
+    pkts[i]->len = static_cast<std::uint32_t>(bufs[i].len);
+    tx_[tx_count_++] = pkts[i];
+    if (tx_count_ == kBurst) flush_tx();
+  }
 }
 
 Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
@@ -408,6 +498,7 @@ void Device::run_qp(Qp& qp) {
     return;
   }
   drain_posts(qp);
+  if (qp.peer_unresolved && !resolve_peer(qp)) return;  // work waits; no timer runs meanwhile
   if (qp.type == QpType::rc) completer_timers(*this, qp);
   // SQD (IBA 10.3.1.4): WRs already started finish (retransmissions included), no new one starts.
   if (qp.attr.state == QpState::rts || qp.attr.state == QpState::sqd) requester_step(*this, qp);
@@ -435,13 +526,17 @@ void Device::receive(Packet* pkt) {
   }
   if (unverifiable && !r->roce.icrc_ok) add(DeviceCounter::rx_icrc_unverified);
   const auto& p = *r;
+  if (p.proto == wire::Proto::arp || p.proto == wire::Proto::nd) {
+    answer_neighbour_frame(p);
+    return;
+  }
   if (p.proto != wire::Proto::roce_v4 && p.proto != wire::Proto::roce_v6) {
     add(DeviceCounter::rx_drop_not_roce);
     return;
   }
   const wire::Ipv6Addr dst = p.ip_version == 4 ? wire::ipv4_mapped(p.ipv4().dst()) : p.ipv6().dst();
   const wire::Ipv6Addr src = p.ip_version == 4 ? wire::ipv4_mapped(p.ipv4().src()) : p.ipv6().src();
-  if (std::find(config_.gids.begin(), config_.gids.end(), dst) == config_.gids.end()) {
+  if (!gids_.is_ours(dst)) {
     add(DeviceCounter::rx_drop_not_our_address);
     return;
   }
@@ -533,6 +628,7 @@ std::size_t Device::poll() {
   }
   const std::uint64_t before = counters_.get(DeviceCounter::tx_packets);
   for (std::size_t i = 0; i < live_qps_.size(); ++i) run_qp(*live_qps_[i]);
+  send_neighbour_requests();
   flush_tx();
   for (auto& cq : cqs_) cq->service();
   return n + (counters_.get(DeviceCounter::tx_packets) - before);

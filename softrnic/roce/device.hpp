@@ -12,11 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/clock.hpp"
 #include "base/counters.hpp"
 #include "base/result.hpp"
+#include "engine/gid_table.hpp"
+#include "engine/neighbour.hpp"
 #include "engine/port.hpp"
 #include "roce/qp.hpp"
 #include "verbs/limits.hpp"
@@ -32,6 +35,10 @@ struct DeviceConfig {
   wire::UdpChecksum udp_checksum = wire::UdpChecksum::zero;
   std::uint64_t cnp_interval_ns = 50'000;  // at most one CNP per QP per interval
   std::uint32_t max_unacked_packets = 512;
+  std::uint8_t ipv4_prefix = 24;  // subnet of the IPv4 gids (source selection, ARP scope)
+  std::uint8_t ipv6_prefix = 64;
+  std::optional<std::uint16_t> vlan;  // 802.1Q VLAN ID of the device's addresses
+  engine::NeighbourConfig neighbours;
 };
 
 #define SOFTRNIC_DEVICE_COUNTERS(X) \
@@ -78,6 +85,7 @@ struct AsyncEvent {
   Type type;
   std::uint32_t qpn = 0;
   const void* object = nullptr;
+  std::string message{};  // what a user can act on, when there is more to say than the type
 };
 
 class Device {
@@ -119,6 +127,8 @@ class Device {
   std::vector<AsyncEvent>& events() { return events_; }
   const Counters<DeviceCounter>& counters() const { return counters_; }
   Counters<wire::DropReason>& drops() { return drops_; }
+  const engine::GidTable& gid_table() const { return gids_; }
+  const engine::NeighbourTable& neighbours() const { return neighbours_; }
   Qp* find_qp(std::uint32_t qpn);
   std::uint64_t now() const { return clock_.now_ns(); }
 
@@ -141,6 +151,9 @@ class Device {
 
  private:
   void receive(Packet* pkt);
+  void answer_neighbour_frame(const wire::ParsedFrame& p);
+  void send_neighbour_requests();
+  bool resolve_peer(Qp& qp);
   void drain_posts(Qp& qp);
   void run_qp(Qp& qp);
   void flush_qp(Qp& qp);
@@ -150,6 +163,8 @@ class Device {
   Clock& clock_;
   DeviceConfig config_;
   verbs::MemoryTable memory_;
+  engine::GidTable gids_;
+  engine::NeighbourTable neighbours_;
   std::vector<std::unique_ptr<verbs::Cq>> cqs_;
   std::vector<std::unique_ptr<Srq>> srqs_;
   std::vector<std::unique_ptr<Qp>> qps_;  // index = qpn; 0 and 1 reserved

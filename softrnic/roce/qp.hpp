@@ -144,6 +144,7 @@ class Qp {
   // The state as posting threads see it (attr.state is the engine's copy).
   std::atomic<verbs::QpState> posted_state{verbs::QpState::reset};
   wire::RoceSpec tx_spec;  // Ethernet/IP/UDP part of every packet, prepared at RTR
+  bool peer_unresolved = false;  // the AV gave no MAC: the neighbour table must find it first
 
   // Consumer -> engine.
   SpscRing<SendWr> sq_ring;

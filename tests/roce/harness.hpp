@@ -154,6 +154,7 @@ class TwoDevices {
   }
 
   Endpoint a, b;
+  bool resolve_macs = false;  // leave the peer's MAC out of the address vectors
 
  private:
   void bring_up(Endpoint& me, Endpoint& peer, verbs::QpType t, std::uint32_t pmtu, const QpAttrs& extra) {
@@ -170,7 +171,7 @@ class TwoDevices {
     x.av.version = ip_;
     x.av.src_gid = me.dev->config().gids[0];
     x.av.dst_gid = peer.dev->config().gids[0];
-    x.av.dst_mac = peer.dev->config().mac;
+    if (!resolve_macs) x.av.dst_mac = peer.dev->config().mac;  // else ARP / ND finds it
     x.dest_qpn = peer.qp->qpn;
     x.rq_psn = Psn{0x100 * peer.qp->qpn + 7};
     if (t == QpType::rc) {
