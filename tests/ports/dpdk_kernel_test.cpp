@@ -1,0 +1,199 @@
+// DpdkPort on kernel interfaces, inside a network namespace each test makes and removes itself:
+// net_af_packet on the two ends of a veth pair, and net_tap. The frames are raw Ethernet with a
+// local-experimental EtherType; the namespace has IPv6 turned off and no addresses, so nothing
+// else travels there. Skipped (saying why) where namespaces cannot be made (not root, no `ip`).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "dpdk/dpdk_port.hpp"
+#include "dpdk_fixture.hpp"
+#include "test_frames.hpp"
+
+namespace softrnic::transport {
+namespace {
+
+using softrnic::test::frame_is_intact;
+using softrnic::test::kLocalExperimentalEthertype;
+using softrnic::test::make_frame;
+using softrnic::test::seq_of;
+using test::DpdkTest;
+
+bool run(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// A network namespace of this test, removed (with everything in it) on destruction.
+class TestNamespace {
+ public:
+  explicit TestNamespace(const std::string& tag)
+      : name_("softrnic-dpdk-" + std::to_string(getpid()) + "-" + tag) {
+    if (geteuid() != 0) {
+      error_ = "network namespaces need root";
+      return;
+    }
+    if (!run("ip netns add " + name_)) {
+      error_ = "`ip netns add " + name_ + "` failed";
+      return;
+    }
+    created_ = true;
+    // Before any interface exists, so none gets an IPv6 link-local address and talks.
+    if (!sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1") ||
+        !sh("sysctl -qw net.ipv6.conf.default.disable_ipv6=1")) {
+      error_ = "could not turn IPv6 off in " + name_;
+    }
+  }
+  ~TestNamespace() {
+    if (created_) (void)run("ip netns del " + name_);
+  }
+  TestNamespace(const TestNamespace&) = delete;
+  TestNamespace& operator=(const TestNamespace&) = delete;
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  const std::string& name() const { return name_; }
+
+  // Runs a shell command inside the namespace.
+  bool sh(const std::string& command) const {
+    return run("ip netns exec " + name_ + " " + command);
+  }
+
+  // Runs f with this thread inside the namespace: the PMDs open their sockets and tap devices
+  // there, and keep using them from anywhere afterwards.
+  bool inside(const std::function<void()>& f) const {
+    const int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    const int ns = ::open(("/var/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+    bool entered = self >= 0 && ns >= 0 && ::setns(ns, CLONE_NEWNET) == 0;
+    if (entered) {
+      f();
+      entered = ::setns(self, CLONE_NEWNET) == 0;
+    }
+    if (self >= 0) ::close(self);
+    if (ns >= 0) ::close(ns);
+    return entered;
+  }
+
+ private:
+  std::string name_;
+  std::string error_;
+  bool created_ = false;
+};
+
+// Receives until `count` test frames arrived (other frames are freed unseen) or 2 s passed.
+std::uint32_t receive_test_frames(DpdkPort& port, std::uint32_t first, std::uint32_t count,
+                                  std::uint32_t len) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  std::uint32_t next = first;
+  std::array<Packet*, kBurst> burst{};
+  while (next < first + count && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t n = port.rx_burst(burst);
+    if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    for (std::size_t i = 0; i < n; ++i) {
+      Packet& p = *burst[i];
+      if (p.len >= 18 && load_be16(p.bytes(), 12) == kLocalExperimentalEthertype) {
+        EXPECT_EQ(seq_of(p), next);
+        EXPECT_TRUE(frame_is_intact(p, next, len)) << "frame " << next;
+        ++next;
+      }
+      port.free(&p);
+    }
+  }
+  return next - first;
+}
+
+void send_test_frames(DpdkPort& port, std::uint32_t first, std::uint32_t count, std::uint32_t len) {
+  for (std::uint32_t done = 0; done < count; done += kBurst) {
+    std::array<Packet*, kBurst> burst{};
+    const std::uint32_t n = std::min<std::uint32_t>(kBurst, count - done);
+    for (std::uint32_t i = 0; i < n; ++i) burst[i] = make_frame(port, first + done + i, len);
+    std::size_t sent = 0;
+    // A kernel socket's ring can be momentarily full: offer the rest again.
+    for (int tries = 0; sent < n && tries < 1000; ++tries) {
+      sent += port.tx_burst(std::span<Packet*>(burst.data() + sent, n - sent));
+      if (sent < n) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    for (std::size_t i = sent; i < n; ++i) port.free(burst[i]);
+    ASSERT_EQ(sent, n);
+  }
+}
+
+bool wait_link_up(const DpdkPort& port) {
+  for (int i = 0; i < 2000 && !port.link_up(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return port.link_up();
+}
+
+TEST_F(DpdkTest, AfPacketPortsOnAVethPairMoveFramesBothWays) {
+  TestNamespace ns("afp");
+  if (!ns.ok()) GTEST_SKIP() << "SKIPPED: " << ns.error();
+  ASSERT_TRUE(
+      ns.sh("ip link add va address 02:00:00:00:00:0a type veth peer name vb address "
+            "02:00:00:00:00:0b"));
+  ASSERT_TRUE(ns.sh("ip link set va up"));
+  ASSERT_TRUE(ns.sh("ip link set vb up"));
+
+  Result<std::unique_ptr<DpdkPort>> a = make_error(Errc::not_found, "not created");
+  Result<std::unique_ptr<DpdkPort>> b = make_error(Errc::not_found, "not created");
+  ASSERT_TRUE(ns.inside([&] {
+    a = DpdkPort::create_vdev("net_af_packet10,iface=va");
+    b = DpdkPort::create_vdev("net_af_packet11,iface=vb");
+  }));
+  ASSERT_TRUE(a) << a.error().to_string();
+  ASSERT_TRUE(b) << b.error().to_string();
+  DpdkPort& pa = **a;
+  DpdkPort& pb = **b;
+  EXPECT_EQ(pa.mac(), (wire::MacAddr{0x02, 0, 0, 0, 0, 0x0a}));  // the interface's own
+  EXPECT_EQ(pb.mac(), (wire::MacAddr{0x02, 0, 0, 0, 0, 0x0b}));
+  EXPECT_EQ(pa.mtu(), 1500u);
+  ASSERT_TRUE(wait_link_up(pa) && wait_link_up(pb));
+
+  for (std::uint32_t round = 0; round < 4; ++round) {
+    send_test_frames(pa, 100 * round, 32, 60 + 400 * round);
+    EXPECT_EQ(receive_test_frames(pb, 100 * round, 32, 60 + 400 * round), 32u);
+    send_test_frames(pb, 100 * round, 32, 1514);
+    EXPECT_EQ(receive_test_frames(pa, 100 * round, 32, 1514), 32u);
+  }
+  EXPECT_EQ(pa.counters().get(DpdkCounter::tx_packets), 128u);
+  a->reset();
+  b->reset();
+}
+
+TEST_F(DpdkTest, TapPortComesUpInATestNamespaceAndTheKernelReceivesItsFrames) {
+  TestNamespace ns("tap");
+  if (!ns.ok()) GTEST_SKIP() << "SKIPPED: " << ns.error();
+  Result<std::unique_ptr<DpdkPort>> tap = make_error(Errc::not_found, "not created");
+  DpdkPortConfig config;
+  config.mac = wire::MacAddr{0x02, 0, 0, 0, 0, 0x0a};
+  ASSERT_TRUE(ns.inside([&] { tap = DpdkPort::create_vdev("net_tap20,iface=srtap0", config); }));
+  ASSERT_TRUE(tap) << tap.error().to_string();
+  DpdkPort& port = **tap;
+  EXPECT_EQ(port.mac(), (wire::MacAddr{0x02, 0, 0, 0, 0, 0x0a}));
+  ASSERT_TRUE(wait_link_up(port));
+  EXPECT_TRUE(ns.sh("ip link show srtap0"));
+  // The tap PMD sets the kernel interface's MTU, up to its 1522-byte frame limit.
+  ASSERT_TRUE(port.set_mtu(1400).has_value());
+  EXPECT_EQ(port.mtu(), 1400u);
+  EXPECT_TRUE(ns.sh("sh -c 'ip link show srtap0 | grep -q \"mtu 1400\"'"));
+  auto too_big = port.set_mtu(2000);
+  ASSERT_FALSE(too_big.has_value());
+  EXPECT_NE(too_big.error().message.find("MTU 2000"), std::string::npos) << too_big.error().message;
+  EXPECT_EQ(port.mtu(), 1400u);
+  send_test_frames(port, 0, 64, 200);
+  EXPECT_EQ(port.counters().get(DpdkCounter::tx_packets), 64u);
+  EXPECT_TRUE(ns.sh("sh -c 'test $(cat /sys/class/net/srtap0/statistics/rx_packets) -ge 64'"));
+  tap->reset();
+  EXPECT_FALSE(ns.sh("ip link show srtap0"));  // gone with the port
+}
+
+}  // namespace
+}  // namespace softrnic::transport

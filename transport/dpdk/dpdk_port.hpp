@@ -1,0 +1,200 @@
+// A softrnic::Port over one DPDK ethdev: one receive and one transmit queue, and a mempool of mbufs
+// of its own. DPDK headers stay inside transport/dpdk/: this header only names DPDK's types.
+//
+// Zero copy: every mbuf carries its Packet descriptor in its private area (priv_size), built once
+// when the pool is made, with port_private = the rte_mbuf*. alloc() takes an mbuf and points the
+// descriptor's data/capacity into its data room; rx_burst does the same for received mbufs;
+// tx_burst sets data_off/data_len/pkt_len from the descriptor and hands the mbufs to
+// rte_eth_tx_burst; free() returns the mbuf to the pool it came from. Both lookups are O(1) and
+// nothing is allocated per packet. The descriptor lives with the mbuf rather than in a per-port
+// table because a net_ring peer receives the very mbufs the other end sent, from the other end's
+// pool: the receiver still finds their descriptors.
+//
+// Buffers: each mbuf has DPDK's 128-byte headroom plus frame_room bytes (default 4352: a 4096-byte
+// RoCE payload with every header, 4202 bytes, fits with room to spare), so one element is about
+// 4.7 KiB, spanning two 4 KiB pages. That is fine with --no-huge, where the EAL selects IOVA as VA
+// and a mempool is one virtually (hence IOVA-) contiguous area.
+//
+// Multi-segment frames (a PMD chains mbufs when a frame is bigger than its buffers): linearized in
+// place when the first mbuf has room for the whole frame (rx_linearized), else dropped and counted
+// (rx_multiseg_dropped). Mbufs from a pool that is not a DpdkPort's cannot carry a descriptor and
+// are dropped (rx_foreign_dropped); only a foreign net_ring peer could send such.
+//
+// Pool size: rx_queue_depth + tx_queue_depth + caller_packets + one per-lcore cache, so the
+// receive queue and a full transmit queue never starve the caller of buffers.
+//
+// MTU: the device's own unless the configuration names one; a net_ring pair has none and uses
+// 4200 (a 4096-byte path MTU fits). max_frame() = MTU + 18 must fit frame_room. set_mtu() asks the
+// PMD, and when the PMD cannot change it while running (net_ring), stops, reconfigures and restarts
+// the port. Note: DPDK 22.11's memif and af_packet report a 1518-byte max_rx_pktlen and tap 1522,
+// so ethdev keeps their MTU at 1500 (tap: 1504) or below: RoCE path MTU 1024 on them.
+//
+// MAC: the configured one when given (programmed into the device; when the PMD cannot take it, the
+// port turns promiscuous so frames for it still arrive), else the device's, else (an all-zero
+// MAC, as net_ring has) a random locally administered one.
+//
+// Ownership and lifetime: packets must all be freed before the port that owns their pool is
+// destroyed (a ring pair: before either end is). Destruction drains the receive queue (and, for a
+// ring pair, both rings), stops and closes the device, removes the virtual device and frees the
+// pool. A pool with mbufs still out is left allocated (and an error logged) rather than freed
+// under them.
+//
+// memif: a client posts its receive buffers on rx_burst, so a server can transmit only once the
+// client has polled. When one end of a memif connection closes, DPDK's interrupt thread tears
+// down the other end's connection; destroying that other end at the same moment runs the same
+// teardown twice (a DPDK 22.11 race): wait until its link_up() turns false first.
+//
+// Single-threaded like every port; the two ends of a ring pair may be driven by two threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/counters.hpp"
+#include "base/result.hpp"
+#include "engine/port.hpp"
+#include "wire/ethernet.hpp"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace softrnic::transport {
+
+struct DpdkPortConfig {
+  std::uint16_t rx_queue_depth = 1024;  // a ring pair: the ring toward this end holds this many
+  std::uint16_t tx_queue_depth = 1024;
+  std::uint32_t caller_packets = 1024;  // buffers the caller may hold at once
+  std::uint32_t frame_room = 4352;      // bytes of frame per mbuf, after the headroom
+  std::uint32_t mtu = 0;                // 0: the device's own (a ring pair: 4200)
+  std::optional<wire::MacAddr> mac;     // unset: the device's (a ring pair: 02:00:00:00:00:0a/0b)
+  bool promiscuous = false;
+};
+
+enum class DpdkCounter : std::uint8_t {
+  rx_packets,
+  rx_bytes,
+  tx_packets,
+  tx_bytes,
+  tx_full,              // frames the transmit queue did not accept (left with the caller)
+  tx_drop_oversize,     // longer than max_frame() or their buffer: freed, never sent
+  tx_drop_runt,         // shorter than an Ethernet header: freed, never sent
+  rx_linearized,        // multi-segment frames copied into their first mbuf
+  rx_multiseg_dropped,  // multi-segment frames too long for one mbuf
+  rx_foreign_dropped,   // mbufs from a pool without descriptors
+  alloc_fail,           // alloc() found the pool empty
+  free_invalid,         // free() or tx_burst of a packet not from a DpdkPort pool, or not the
+                        // caller's (already freed or sent): ignored
+  count_
+};
+
+constexpr std::string_view counter_name(DpdkCounter c) {
+  switch (c) {
+    case DpdkCounter::rx_packets:
+      return "rx_packets";
+    case DpdkCounter::rx_bytes:
+      return "rx_bytes";
+    case DpdkCounter::tx_packets:
+      return "tx_packets";
+    case DpdkCounter::tx_bytes:
+      return "tx_bytes";
+    case DpdkCounter::tx_full:
+      return "tx_full";
+    case DpdkCounter::tx_drop_oversize:
+      return "tx_drop_oversize";
+    case DpdkCounter::tx_drop_runt:
+      return "tx_drop_runt";
+    case DpdkCounter::rx_linearized:
+      return "rx_linearized";
+    case DpdkCounter::rx_multiseg_dropped:
+      return "rx_multiseg_dropped";
+    case DpdkCounter::rx_foreign_dropped:
+      return "rx_foreign_dropped";
+    case DpdkCounter::alloc_fail:
+      return "alloc_fail";
+    case DpdkCounter::free_invalid:
+      return "free_invalid";
+    case DpdkCounter::count_:
+      break;
+  }
+  return "unknown";
+}
+
+struct DpdkRingPair;
+
+class DpdkPort final : public Port {
+ public:
+  // A virtual device from a DPDK device string, "driver_name<N>,key=value,...", for example
+  // "net_af_packet0,iface=veth0", "net_memif0,role=server,socket=/run/x.sock", "net_tap0".
+  // Starts the EAL with its defaults when nothing started it yet.
+  [[nodiscard]] static Result<std::unique_ptr<DpdkPort>> create_vdev(
+      std::string_view spec, const DpdkPortConfig& config = {});
+
+  // Two net_ring ethdevs in this process wired to each other: what a transmits, b receives, and
+  // the reverse. name (1..20 characters) must be unique in the process.
+  [[nodiscard]] static Result<DpdkRingPair> create_ring_pair(std::string_view name,
+                                                             const DpdkPortConfig& a = {},
+                                                             const DpdkPortConfig& b = {});
+
+  DpdkPort(const DpdkPort&) = delete;
+  DpdkPort& operator=(const DpdkPort&) = delete;
+  ~DpdkPort() override;
+
+  std::size_t rx_burst(std::span<Packet*> out) override;
+  std::size_t tx_burst(std::span<Packet*> pkts) override;
+  Packet* alloc() override;
+  void free(Packet* p) override;
+
+  std::uint32_t mtu() const override { return mtu_; }
+  wire::MacAddr mac() const override { return mac_; }
+  bool link_up() const override;
+
+  [[nodiscard]] Result<void> set_mtu(std::uint32_t mtu);
+  [[nodiscard]] Result<void> set_link_up(bool up);
+
+  const Counters<DpdkCounter>& counters() const { return counters_; }
+  std::uint16_t port_id() const { return port_id_; }
+  const std::string& device_name() const { return device_name_; }
+  bool promiscuous() const { return promiscuous_; }
+  std::uint32_t frame_room() const { return frame_room_; }
+  std::size_t pool_size() const;
+  std::size_t pool_available() const;
+  // Mbufs of this port's pool held anywhere: by the caller, a queue, a ring or the peer.
+  std::size_t pool_in_use() const;
+
+ private:
+  struct RingLink;
+
+  DpdkPort(std::uint16_t port_id, std::string device_name, bool remove_vdev);
+  [[nodiscard]] Result<void> open(const DpdkPortConfig& config, wire::MacAddr fallback_mac);
+  [[nodiscard]] Result<void> configure_and_start(std::uint16_t mtu);
+  [[nodiscard]] Result<void> read_mtu();
+  void drain();
+  Packet* wrap_received(rte_mbuf* m);
+
+  std::uint16_t port_id_;
+  std::string device_name_;
+  bool remove_vdev_;
+  rte_mempool* pool_ = nullptr;
+  std::shared_ptr<RingLink> ring_;  // a ring pair's two rings, shared by both ends
+  bool configured_ = false;
+  bool started_ = false;
+  bool promiscuous_ = false;
+  std::uint16_t rx_depth_ = 0;
+  std::uint16_t tx_depth_ = 0;
+  std::uint32_t frame_room_ = 0;
+  std::uint32_t mtu_ = 0;
+  wire::MacAddr mac_{};
+  Counters<DpdkCounter> counters_;
+};
+
+struct DpdkRingPair {
+  std::unique_ptr<DpdkPort> a;
+  std::unique_ptr<DpdkPort> b;
+};
+
+}  // namespace softrnic::transport
