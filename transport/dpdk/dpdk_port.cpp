@@ -194,13 +194,7 @@ Result<void> DpdkPort::open(const DpdkPortConfig& config, wire::MacAddr fallback
   tx_depth_ = config.tx_queue_depth;
   {
     // Configure once first so the PMD reports its descriptor limits for this configuration.
-    rte_eth_conf conf{};
-    conf.rxmode.mtu = mtu;
-    if (const int r = rte_eth_dev_configure(port_id_, 1, 1, &conf); r != 0) {
-      return dpdk_error(
-          r, "DPDK could not configure " + device_name_ + " with MTU " + std::to_string(mtu));
-    }
-    configured_ = true;
+    if (auto r = configure(mtu); !r) return r;
     if (const int r = rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_depth_, &tx_depth_); r != 0) {
       return dpdk_error(r, "DPDK could not fit the queue depths of " + device_name_);
     }
@@ -247,7 +241,7 @@ Result<void> DpdkPort::open(const DpdkPortConfig& config, wire::MacAddr fallback
   return read_mtu();
 }
 
-Result<void> DpdkPort::configure_and_start(std::uint16_t mtu) {
+Result<void> DpdkPort::configure(std::uint16_t mtu) {
   rte_eth_conf conf{};
   conf.rxmode.mtu = mtu;
   if (const int r = rte_eth_dev_configure(port_id_, 1, 1, &conf); r != 0) {
@@ -255,6 +249,11 @@ Result<void> DpdkPort::configure_and_start(std::uint16_t mtu) {
         r, "DPDK could not configure " + device_name_ + " with MTU " + std::to_string(mtu));
   }
   configured_ = true;
+  return {};
+}
+
+Result<void> DpdkPort::configure_and_start(std::uint16_t mtu) {
+  if (auto r = configure(mtu); !r) return r;
   const int socket = socket_of(port_id_);
   if (const int r = rte_eth_rx_queue_setup(port_id_, 0, rx_depth_, socket, nullptr, pool_);
       r != 0) {

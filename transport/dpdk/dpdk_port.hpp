@@ -171,6 +171,7 @@ class DpdkPort final : public Port {
 
   DpdkPort(std::uint16_t port_id, std::string device_name, bool remove_vdev);
   [[nodiscard]] Result<void> open(const DpdkPortConfig& config, wire::MacAddr fallback_mac);
+  [[nodiscard]] Result<void> configure(std::uint16_t mtu);
   [[nodiscard]] Result<void> configure_and_start(std::uint16_t mtu);
   [[nodiscard]] Result<void> read_mtu();
   void drain();
