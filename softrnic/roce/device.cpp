@@ -211,7 +211,15 @@ Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
   auto& A = qp.attr;
   if (mask & kAttrAccessFlags) A.access_flags = a.access_flags;
   if (mask & kAttrQkey) A.qkey = a.qkey;
-  if (mask & kAttrAv) A.av = a.av;
+  if (mask & kAttrAv) {
+    // The GIDs say the IP version: IPv4-mapped (::ffff:a.b.c.d) is RoCEv2 over IPv4.
+    const bool v4 = engine::is_ipv4_mapped(a.av.dst_gid);
+    if (v4 != engine::is_ipv4_mapped(a.av.src_gid))
+      return make_error(Errc::invalid_argument,
+                        "address vector: source and destination GIDs must both be IPv4 or both IPv6");
+    A.av = a.av;
+    A.av.version = v4 ? wire::IpVersion::v4 : wire::IpVersion::v6;
+  }
   if (mask & kAttrPathMtu) A.pmtu = a.pmtu;
   if (mask & kAttrDestQpn) A.dest_qpn = a.dest_qpn;
   if (mask & kAttrRqPsn) A.rq_psn = a.rq_psn;

@@ -1,0 +1,115 @@
+// Devices built from specs: a loopback pair and a DPDK net_ring pair carry an RC WRITE; specs that
+// cannot be built say which device and why.
+#include "factory/device_set.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace softrnic::transport {
+namespace {
+
+bool write_between(roce::Device& a, roce::Device& b) {
+  using namespace verbs;
+  roce::Qp* qp[2];
+  Cq* cq[2];
+  PdHandle pd[2];
+  roce::Device* dev[2] = {&a, &b};
+  for (int i = 0; i < 2; ++i) {
+    pd[i] = *dev[i]->memory().alloc_pd();
+    cq[i] = *dev[i]->create_cq(16);
+    roce::QpInit init;
+    init.pd = pd[i];
+    init.send_cq = init.recv_cq = cq[i];
+    qp[i] = *dev[i]->create_qp(init);
+  }
+  for (int i = 0; i < 2; ++i) {
+    roce::QpAttrs x;
+    x.state = QpState::init;
+    x.access_flags = kRemoteWrite;
+    if (auto r = dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrPkeyIndex | kAttrPort | kAttrAccessFlags); !r) { ADD_FAILURE() << r.error().message; return false; }
+    x.state = QpState::rtr;
+    x.av.src_gid = dev[i]->config().gids[0];
+    x.av.dst_gid = dev[1 - i]->config().gids[0];  // no MAC: ARP finds it
+    x.dest_qpn = qp[1 - i]->qpn;
+    if (auto r = dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrAv | kAttrPathMtu | kAttrDestQpn | kAttrRqPsn |
+                                          kAttrMaxDestRdAtomic | kAttrMinRnrTimer); !r) {
+      ADD_FAILURE() << r.error().message;
+      return false;
+    }
+    x.state = QpState::rts;
+    if (auto r = dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrSqPsn | kAttrTimeout | kAttrRetryCnt |
+                                          kAttrRnrRetry | kAttrMaxRdAtomic); !r) {
+      ADD_FAILURE() << r.error().message;
+      return false;
+    }
+  }
+  std::vector<std::byte> src(3000, std::byte{9}), dst(3000);
+  const auto lk = *a.memory().register_mr(pd[0], src.data(), src.size(), 0, kZeroBased);
+  const auto rk = *b.memory().register_mr(pd[1], dst.data(), dst.size(), 0, kLocalWrite | kRemoteWrite | kZeroBased);
+  roce::SendWr w;
+  w.opcode = WrOpcode::rdma_write;
+  w.flags = kSignaled;
+  w.num_sge = 1;
+  w.sg[0] = {0, 3000, lk};
+  w.rkey = rk;
+  if (auto r = a.post_send(*qp[0], w); !r) {
+    ADD_FAILURE() << r.error().message;
+    return false;
+  }
+  std::array<Cqe, 1> c;
+  for (int i = 0; i < 1'000'000 && cq[0]->poll(c) == 0; ++i) {
+    a.poll();
+    b.poll();
+  }
+  EXPECT_EQ(c[0].status, WcStatus::success) << to_string(c[0].status);
+  return c[0].status == WcStatus::success && dst == src;
+}
+
+std::vector<DeviceSpec> specs(std::initializer_list<const char*> texts) {
+  std::vector<DeviceSpec> out;
+  for (const char* t : texts) out.push_back(*parse_device_spec(t));
+  return out;
+}
+
+TEST(DeviceSet, LoopbackPairFromSpecsCarriesAWrite) {
+  SteadyClock clock;
+  DeviceSet set;
+  auto r = set.build(specs({"name=srn0,port=loopback:peer=srn1,ip6=fd00:5052::1/64",
+                            "name=srn1,port=loopback:peer=srn0,ip6=fd00:5052::2/64"}),
+                     clock);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_NE(set.device("srn0"), nullptr);
+  ASSERT_NE(set.device("srn1"), nullptr);
+  EXPECT_TRUE(write_between(*set.device("srn0"), *set.device("srn1")));
+}
+
+TEST(DeviceSet, DpdkRingPairFromSpecsCarriesAWrite) {
+  SteadyClock clock;
+  DeviceSet set;
+  auto r = set.build(specs({"name=r0,port=ring:peer=r1,ip4=198.18.0.1/24",
+                            "name=r1,port=ring:peer=r0,ip4=198.18.0.2/24"}),
+                     clock);
+  if (!r && r.error().message.find("EAL") != std::string::npos) GTEST_SKIP() << "SKIPPED: " << r.error().message;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(write_between(*set.device("r0"), *set.device("r1")));
+}
+
+TEST(DeviceSet, SpecsThatCannotBeBuiltNameTheDeviceAndTheReason) {
+  SteadyClock clock;
+  DeviceSet set;
+  auto r = set.build(specs({"name=lonely,port=loopback:peer=ghost,ip4=198.18.0.1/24"}), clock);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("device lonely: peer ghost must be given too"), std::string::npos)
+      << r.error().message;
+  r = set.build(specs({"name=u,port=uring"}), clock);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("port=uring needs ip4= or ip6="), std::string::npos) << r.error().message;
+  r = set.build(specs({"name=p,port=pci:0000:03:00.0"}), clock);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unsupported);
+  EXPECT_TRUE(set.names().empty()) << "nothing of a failed build is kept";
+}
+
+}  // namespace
+}  // namespace softrnic::transport
