@@ -51,6 +51,9 @@ class Port {
   virtual std::uint32_t max_frame() const { return mtu() + 14 + 4; }
   virtual wire::MacAddr mac() const = 0;
   virtual bool link_up() const { return true; }
+  // False for ports without an Ethernet of their own (UDP sockets): the kernel resolves
+  // neighbours there, so the engine sends no ARP/ND and needs no peer MAC.
+  virtual bool has_link_layer() const { return true; }
 };
 
 }  // namespace softrnic

@@ -121,7 +121,7 @@ void Device::prepare_tx_spec(Qp& qp) {
   s.payload = {};
   s.trailer = {};
   // No MAC in the address vector: ARP / IPv6 ND finds it before the first packet (resolve_peer).
-  qp.peer_unresolved = av.dst_mac == wire::MacAddr{};
+  qp.peer_unresolved = port_.has_link_layer() && av.dst_mac == wire::MacAddr{};
 }
 
 bool Device::resolve_peer(Qp& qp) {

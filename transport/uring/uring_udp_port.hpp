@@ -136,6 +136,7 @@ class UringUdpPort final : public Port {
   wire::MacAddr mac() const override { return config_.mac; }
   // False once the kernel has refused the receive itself (it is not armed again).
   bool link_up() const override { return !rx_failed_; }
+  bool has_link_layer() const override { return false; }  // the kernel resolves neighbours
 
   const Counters<UringCounter>& counters() const { return counters_; }
   const UringUdpConfig& config() const { return config_; }
