@@ -3,8 +3,10 @@
 # the io_uring UDP port, IPv4 then IPv6, with a capture on the veth checked by the shared
 # pcap_verify.sh (tshark plus the independent ICRC checker). Addresses 198.18.0.0/15 and
 # fd00:5052::/64 only, inside namespaces this test creates and always removes.
+# With a third argument LOSS (percent), both veth ends drop that share of frames (tc netem) and
+# the transfers must still complete intact.
 set -u
-peer=${1:?peer binary}; shared=${2:?shared dir}
+peer=${1:?peer binary}; shared=${2:?shared dir}; loss=${3:-0}
 if [ "$(id -u)" -ne 0 ]; then echo "SKIPPED: needs root to create network namespaces"; exit 77; fi
 command -v ip >/dev/null || { echo "SKIPPED: iproute2 (ip) is not installed"; exit 77; }
 command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; exit 1; }
@@ -29,6 +31,15 @@ for n in 1 2; do
   ip -n "$ns" addr add fd00:5052::$n/64 dev "$v" nodad
   ip netns exec "$ns" ethtool -K "$v" tx off >/dev/null 2>&1  # complete checksums on the wire
 done
+if [ "$loss" != 0 ]; then
+  for n in 1 2; do
+    ns=ns$n; ns=${!ns}; v=v$n; v=${!v}
+    if ! err=$(ip netns exec "$ns" tc qdisc add dev "$v" root netem loss "$loss%" 2>&1); then
+      echo "SKIPPED: tc netem is not available here ($err)"; exit 77
+    fi
+  done
+  echo "netem: $loss% loss on both veth ends"
+fi
 rc=0
 run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX
   local fam=$1 a1=$2 a2=$3 pfx=$4 key
