@@ -119,7 +119,7 @@ TEST(CaptureDecoder, FrameCutBySnapLengthIsNotJudgedMalformed) {
 TEST(CaptureDecoder, ArpAndNonEthernetLinkTypes) {
   wire::ArpSpec s;
   s.oper = wire::ArpView::kReply;
-  s.spa = {10, 0, 0, 1};
+  s.spa = {198, 18, 0, 1};
   s.sha = {2, 0, 0, 0, 0, 9};
   Bytes f(42);
   ASSERT_TRUE(wire::build_arp(s, f).has_value());
@@ -132,7 +132,7 @@ TEST(CaptureDecoder, ArpAndNonEthernetLinkTypes) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].proto, RecordProto::arp);
   EXPECT_EQ(out[0].opcode, "ARP_REPLY");
-  EXPECT_EQ(out[0].note, "10.0.0.1 is at 02:00:00:00:00:09");
+  EXPECT_EQ(out[0].note, "198.18.0.1 is at 02:00:00:00:00:09");
   EXPECT_EQ(out[1].proto, RecordProto::other);
   EXPECT_EQ(out[1].opcode, "linktype 101");
 }
