@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "roce/connect.hpp"
 #include "roce/device.hpp"
 #include "uring/uring_udp_port.hpp"
 
@@ -108,26 +109,11 @@ struct Rig {
   }
 
   void up(Device& d, Qp& q, Device& peer, Qp& pq) {
-    using namespace verbs;
-    roce::QpAttrs x;
-    x.state = QpState::init;
-    x.access_flags = kRemoteWrite | kRemoteRead;
-    (void)d.modify_qp(q, x, kAttrState | kAttrPkeyIndex | kAttrPort | kAttrAccessFlags);
-    x.state = QpState::rtr;
-    x.pmtu = 4096;
-    x.av.src_gid = d.config().gids[0];
-    x.av.dst_gid = peer.config().gids[0];
-    x.av.dst_mac = peer.config().mac;
-    x.dest_qpn = pq.qpn;
-    x.max_dest_rd_atomic = 16;
-    (void)d.modify_qp(q, x,
-                      kAttrState | kAttrAv | kAttrPathMtu | kAttrDestQpn | kAttrRqPsn |
-                          kAttrMaxDestRdAtomic | kAttrMinRnrTimer);
-    x.state = QpState::rts;
-    x.max_rd_atomic = 16;
-    (void)d.modify_qp(
-        q, x,
-        kAttrState | kAttrSqPsn | kAttrTimeout | kAttrRetryCnt | kAttrRnrRetry | kAttrMaxRdAtomic);
+    roce::QpConnectOptions o;
+    o.pmtu = 4096;
+    o.access = verbs::kRemoteWrite | verbs::kRemoteRead;
+    (void)roce::connect_qp(d, q, d.config().gids[0],
+                           {pq.qpn, Psn{}, peer.config().gids[0], peer.config().mac}, o);
   }
 
   void poll() {

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "roce/connect.hpp"
+
 namespace softrnic::transport {
 namespace {
 
@@ -24,22 +26,12 @@ bool write_between(roce::Device& a, roce::Device& b) {
     qp[i] = *dev[i]->create_qp(init);
   }
   for (int i = 0; i < 2; ++i) {
-    roce::QpAttrs x;
-    x.state = QpState::init;
-    x.access_flags = kRemoteWrite;
-    if (auto r = dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrPkeyIndex | kAttrPort | kAttrAccessFlags); !r) { ADD_FAILURE() << r.error().message; return false; }
-    x.state = QpState::rtr;
-    x.av.src_gid = dev[i]->config().gids[0];
-    x.av.dst_gid = dev[1 - i]->config().gids[0];  // no MAC: ARP finds it
-    x.dest_qpn = qp[1 - i]->qpn;
-    if (auto r = dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrAv | kAttrPathMtu | kAttrDestQpn | kAttrRqPsn |
-                                          kAttrMaxDestRdAtomic | kAttrMinRnrTimer); !r) {
-      ADD_FAILURE() << r.error().message;
-      return false;
-    }
-    x.state = QpState::rts;
-    if (auto r = dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrSqPsn | kAttrTimeout | kAttrRetryCnt |
-                                          kAttrRnrRetry | kAttrMaxRdAtomic); !r) {
+    // No MAC in the peer: ARP / ND finds it.
+    roce::QpConnectOptions o;
+    o.access = kRemoteWrite;
+    if (auto r = roce::connect_qp(*dev[i], *qp[i], dev[i]->config().gids[0],
+                                  {qp[1 - i]->qpn, Psn{}, dev[1 - i]->config().gids[0], {}}, o);
+        !r) {
       ADD_FAILURE() << r.error().message;
       return false;
     }

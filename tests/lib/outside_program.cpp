@@ -6,6 +6,7 @@
 
 #include "base/clock.hpp"
 #include "loopback/loopback_port.hpp"
+#include "roce/connect.hpp"
 #include "roce/device.hpp"
 
 using namespace softrnic;
@@ -32,22 +33,8 @@ int main() {
     qp[i] = *dev[i]->create_qp(init);
   }
   for (int i = 0; i < 2; ++i) {
-    using namespace verbs;
-    roce::QpAttrs x;
-    x.state = QpState::init;
-    if (!dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrPkeyIndex | kAttrPort | kAttrAccessFlags)) return 1;
-    x.state = QpState::rtr;
-    x.av.src_gid = dev[i]->config().gids[0];
-    x.av.dst_gid = dev[1 - i]->config().gids[0];
-    x.av.dst_mac = dev[1 - i]->config().mac;
-    x.dest_qpn = qp[1 - i]->qpn;
-    if (!dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrAv | kAttrPathMtu | kAttrDestQpn | kAttrRqPsn |
-                                          kAttrMaxDestRdAtomic | kAttrMinRnrTimer))
-      return 1;
-    x.state = QpState::rts;
-    if (!dev[i]->modify_qp(*qp[i], x, kAttrState | kAttrSqPsn | kAttrTimeout | kAttrRetryCnt |
-                                          kAttrRnrRetry | kAttrMaxRdAtomic))
-      return 1;
+    const roce::QpPeer peer{qp[1 - i]->qpn, Psn{}, dev[1 - i]->config().gids[0], dev[1 - i]->config().mac};
+    if (!roce::connect_qp(*dev[i], *qp[i], dev[i]->config().gids[0], peer)) return 1;
   }
   std::vector<std::byte> src(32, std::byte{'x'}), dst(32);
   const auto lk = *a.memory().register_mr(pd[0], src.data(), 32, 0, verbs::kZeroBased);

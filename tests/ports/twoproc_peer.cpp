@@ -11,6 +11,7 @@
 
 #include "bootstrap/oob_exchange.hpp"
 #include "factory/device_set.hpp"
+#include "roce/connect.hpp"
 
 using namespace softrnic;
 
@@ -66,27 +67,10 @@ int main(int argc, char** argv) {
                      : transport::oob_connect(oob_addr, oob_port, me, std::chrono::seconds(20));
   if (!peer) return fail(peer.error().message);
 
-  roce::QpAttrs x;
-  x.state = QpState::init;
-  x.access_flags = kRemoteWrite | kRemoteRead | kRemoteAtomic;
-  if (auto r = dev.modify_qp(*qp, x, kAttrState | kAttrPkeyIndex | kAttrPort | kAttrAccessFlags); !r)
-    return fail(r.error().message);
-  x.state = QpState::rtr;
-  x.av.src_gid = me.gid;
-  x.av.dst_gid = peer->gid;  // MAC left out: ARP / ND (a socket port ignores it)
-  x.dest_qpn = peer->qpn;
-  x.rq_psn = Psn{peer->psn};
-  x.pmtu = 1024;
-  if (auto r = dev.modify_qp(*qp, x, kAttrState | kAttrAv | kAttrPathMtu | kAttrDestQpn | kAttrRqPsn |
-                                         kAttrMaxDestRdAtomic | kAttrMinRnrTimer);
-      !r)
-    return fail(r.error().message);
-  x.state = QpState::rts;
-  x.sq_psn = Psn{me.psn};
-  x.rnr_retry = 7;
-  if (auto r = dev.modify_qp(*qp, x, kAttrState | kAttrSqPsn | kAttrTimeout | kAttrRetryCnt | kAttrRnrRetry |
-                                         kAttrMaxRdAtomic);
-      !r)
+  roce::QpConnectOptions o;
+  o.sq_psn = Psn{me.psn};
+  // MAC left out: ARP / ND finds it (a socket port needs none).
+  if (auto r = roce::connect_qp(dev, *qp, me.gid, {peer->qpn, Psn{peer->psn}, peer->gid, {}}, o); !r)
     return fail(r.error().message);
 
   roce::RecvWr rw;
