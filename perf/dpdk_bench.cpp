@@ -16,24 +16,15 @@
 
 #include "base/clock.hpp"
 #include "dpdk/dpdk_port.hpp"
+#include "bench_support.hpp"
 #include "roce/connect.hpp"
 #include "roce/device.hpp"
 
 namespace softrnic::perf {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using roce::Device;
 using roce::Qp;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 struct Rig {
   explicit Rig(transport::DpdkRingPair p) : ports(std::move(p)) {
@@ -104,35 +95,6 @@ double wire_frame_rate(Port& from, Port& to, std::size_t frames) {
     for (std::size_t i = 0; i < n; ++i) to.free(burst[i]);
   }
   return static_cast<double>(frames) / seconds_since(t0);
-}
-
-double send_rate(Rig& r, std::uint32_t lk, std::uint32_t rk, std::size_t msgs) {
-  std::array<verbs::Cqe, 64> cqes;
-  const auto t0 = Clock::now();
-  std::size_t posted = 0, recv_posted = 0, done = 0;
-  while (done < msgs) {
-    while (recv_posted < msgs && recv_posted - done < 2048) {
-      roce::RecvWr w;
-      w.num_sge = 1;
-      w.sg[0] = {0, 64, rk};
-      if (!r.b->post_recv(*r.qb, w)) break;
-      ++recv_posted;
-    }
-    while (posted < msgs && posted - done < 2048) {
-      roce::SendWr s;
-      s.opcode = verbs::WrOpcode::send;
-      s.flags = verbs::kSignaled;
-      s.num_sge = 1;
-      s.sg[0] = {0, 64, lk};
-      if (!r.a->post_send(*r.qa, s)) break;
-      ++posted;
-    }
-    r.poll();
-    done += r.scq_a->poll(cqes);
-    while (r.rcq_b->poll(cqes)) {
-    }
-  }
-  return static_cast<double>(msgs) / seconds_since(t0);
 }
 
 }  // namespace

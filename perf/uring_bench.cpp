@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "bench_support.hpp"
 #include "roce/connect.hpp"
 #include "roce/device.hpp"
 #include "uring/uring_udp_port.hpp"
@@ -35,7 +36,6 @@
 namespace softrnic::perf {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using roce::Device;
 using roce::Qp;
 
@@ -47,15 +47,6 @@ std::string enter_private_netns() {
                   "ip addr add 198.18.0.2/32 dev lo") != 0)
     return "could not set up lo in the private namespace (ip failed or missing)";
   return {};
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 struct Rig {
