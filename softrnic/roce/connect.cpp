@@ -19,14 +19,14 @@ Result<void> connect_qp(Device& dev, Qp& qp, const wire::Ipv6Addr& local_gid, co
   x.av.dst_mac = peer.mac;
   x.dest_qpn = peer.qpn;
   x.rq_psn = peer.psn;
-  x.max_dest_rd_atomic = o.rd_atomic;
+  x.max_dest_rd_atomic = o.ird ? o.ird : o.rd_atomic;
   x.min_rnr_timer = o.min_rnr_timer;
   const std::uint32_t rtr = kAttrState | kAttrAv | kAttrPathMtu | kAttrDestQpn | kAttrRqPsn |
                             (rc ? kAttrMaxDestRdAtomic | kAttrMinRnrTimer : 0u);
   if (auto r = dev.modify_qp(qp, x, rtr); !r) return r;
   x.state = QpState::rts;
   x.sq_psn = o.sq_psn;
-  x.max_rd_atomic = o.rd_atomic;
+  x.max_rd_atomic = o.ord ? o.ord : o.rd_atomic;
   x.timeout = o.timeout;
   x.retry_cnt = o.retry_cnt;
   x.rnr_retry = o.rnr_retry;

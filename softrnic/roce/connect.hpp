@@ -20,7 +20,9 @@ struct QpConnectOptions {
   std::uint32_t pmtu = 1024;
   std::uint32_t access = verbs::kRemoteWrite | verbs::kRemoteRead | verbs::kRemoteAtomic;
   Psn sq_psn{};            // our first send PSN (the peer's expected receive PSN)
-  std::uint8_t rd_atomic = 16;  // both ORD and IRD
+  std::uint8_t rd_atomic = 16;  // both ORD and IRD, unless one of the two below is set
+  std::uint8_t ord = 0;         // initiator depth (max_rd_atomic); 0: rd_atomic
+  std::uint8_t ird = 0;         // responder resources (max_dest_rd_atomic); 0: rd_atomic
   std::uint8_t timeout = 14;
   std::uint8_t retry_cnt = 7;
   std::uint8_t rnr_retry = 7;

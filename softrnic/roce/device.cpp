@@ -87,7 +87,13 @@ Result<Qp*> Device::create_qp(const QpInit& init) {
     return make_error(Errc::invalid_argument, "max inline is " + std::to_string(L.max_inline));
   if (live_qps_.size() >= L.max_qp) return make_error(Errc::busy, "too many QPs");
   std::uint32_t qpn = 2;
-  while (qpn < qps_.size() && qps_[qpn]) ++qpn;
+  if (init.gsi) {
+    // QP1, the general services QP (IBA 13.4.1): a UD QP at the well-known number.
+    if (init.type != QpType::ud) return make_error(Errc::invalid_argument, "the GSI QP (QP1) is a UD QP");
+    if (qps_.size() > 1 && qps_[1]) return make_error(Errc::busy, "this device already has its QP1");
+    qpn = 1;
+  }
+  while (!init.gsi && qpn < qps_.size() && qps_[qpn]) ++qpn;
   if (qpn >= qps_.size()) qps_.resize(qpn + 1);
   qps_[qpn] = std::make_unique<Qp>(qpn, init);
   live_qps_.push_back(qps_[qpn].get());
@@ -99,6 +105,29 @@ Result<void> Device::destroy_qp(Qp* qp) {
   std::erase(live_qps_, qp);
   qps_[qp->qpn].reset();
   return {};
+}
+
+std::uint32_t roce_overhead(wire::IpVersion v) {
+  // IP + UDP + the largest transport headers a packet with payload carries (BTH, RETH and ImmDt
+  // of RDMA WRITE ONLY with immediate) + ICRC.
+  return (v == wire::IpVersion::v4 ? 20u : 40u) + 8u + 12u + 16u + 4u + 4u;
+}
+
+std::uint32_t Device::active_mtu(wire::IpVersion v) const {
+  const std::uint32_t link = port_.mtu();
+  for (std::uint32_t m = 4096; m >= 256; m /= 2) {
+    if (m + roce_overhead(v) <= link && m + roce_overhead(v) + 18 <= port_.max_frame()) return m;
+  }
+  return 0;
+}
+
+engine::Resolution Device::resolve_neighbour(const wire::Ipv6Addr& dst, const wire::Ipv6Addr& src) {
+  if (!port_.has_link_layer()) {
+    engine::Resolution r;
+    r.status = engine::Resolution::Status::resolved;
+    return r;
+  }
+  return neighbours_.resolve(dst, src, clock_.now_ns());
 }
 
 Qp* Device::find_qp(std::uint32_t qpn) { return qpn < qps_.size() ? qps_[qpn].get() : nullptr; }
@@ -121,7 +150,9 @@ void Device::prepare_tx_spec(Qp& qp) {
   s.payload = {};
   s.trailer = {};
   // No MAC in the address vector: ARP / IPv6 ND finds it before the first packet (resolve_peer).
-  qp.peer_unresolved = port_.has_link_layer() && av.dst_mac == wire::MacAddr{};
+  // A UD QP has no peer: each WR's address handle names its destination and MAC.
+  qp.peer_unresolved =
+      qp.type != QpType::ud && port_.has_link_layer() && av.dst_mac == wire::MacAddr{};
 }
 
 bool Device::resolve_peer(Qp& qp) {
@@ -194,8 +225,15 @@ Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
   if (mask & kAttrPathMtu) {
     if (a.pmtu != 256 && a.pmtu != 512 && a.pmtu != 1024 && a.pmtu != 2048 && a.pmtu != 4096)
       return make_error(Errc::invalid_argument, "path MTU must be 256, 512, 1024, 2048 or 4096");
-    if (a.pmtu + 14 + 40 + 8 + 12 + 28 + 4 > port_.max_frame())
-      return make_error(Errc::invalid_argument, "path MTU does not fit the port's frame size");
+    const bool v4 = engine::is_ipv4_mapped((mask & kAttrAv) ? a.av.dst_gid : qp.attr.av.dst_gid);
+    const auto ver = v4 ? wire::IpVersion::v4 : wire::IpVersion::v6;
+    if (a.pmtu > active_mtu(ver))
+      return make_error(Errc::invalid_argument,
+                        "path MTU " + std::to_string(a.pmtu) + " exceeds the active MTU " +
+                            std::to_string(active_mtu(ver)) + " of this port over " + (v4 ? "IPv4" : "IPv6") +
+                            ": the link MTU is " + std::to_string(port_.mtu()) + " and " +
+                            std::to_string(a.pmtu) + " needs at least " +
+                            std::to_string(a.pmtu + roce_overhead(ver)));
   }
   if ((mask & kAttrMaxRdAtomic) && a.max_rd_atomic > config_.limits.max_ord)
     return make_error(Errc::invalid_argument, "max_rd_atomic above the device's ORD limit");

@@ -88,6 +88,10 @@ struct AsyncEvent {
   std::string message{};  // what a user can act on, when there is more to say than the type
 };
 
+// Bytes a RoCEv2 packet adds to its payload inside the link MTU (IP, UDP, the largest transport
+// headers of a packet with payload, ICRC).
+std::uint32_t roce_overhead(wire::IpVersion v);
+
 class Device {
  public:
   Device(Port& port, Clock& clock, DeviceConfig config);
@@ -130,6 +134,11 @@ class Device {
   const engine::GidTable& gid_table() const { return gids_; }
   const engine::NeighbourTable& neighbours() const { return neighbours_; }
   Qp* find_qp(std::uint32_t qpn);
+  // The largest path MTU whose packets fit the port's link MTU over IPv4 or IPv6 (0: none fits).
+  std::uint32_t active_mtu(wire::IpVersion v) const;
+  // The MAC of a neighbour (ARP / IPv6 ND through the neighbour table; call again while pending).
+  // Ports without a link layer resolve at once with no MAC. Engine thread only.
+  engine::Resolution resolve_neighbour(const wire::Ipv6Addr& dst, const wire::Ipv6Addr& src);
   std::uint64_t now() const { return clock_.now_ns(); }
 
   // --- used by the protocol machines (requester.cpp, completer.cpp, responder.cpp) ---

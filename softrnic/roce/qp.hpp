@@ -55,6 +55,7 @@ struct QpInit {
   std::uint32_t max_send_sge = 4;
   std::uint32_t max_recv_sge = 4;
   std::uint32_t max_inline = 0;
+  bool gsi = false;  // UD only: become QP1 (connection management MADs)
 };
 
 // Engine-side copy of a posted send WR with its transmission and completion progress.

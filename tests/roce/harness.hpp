@@ -47,7 +47,7 @@ class PipeWire {
       return p;
     }
     void free(Packet* p) override { w_.free_.push_back(p); }
-    std::uint32_t mtu() const override { return 4200; }
+    std::uint32_t mtu() const override { return w_.mtu[side_]; }
     wire::MacAddr mac() const override { return {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(side_ + 1)}; }
 
    private:
@@ -76,6 +76,7 @@ class PipeWire {
   }
   // Return false to drop the frame (side = sender).
   std::function<bool(int side, Packet& p)> filter;
+  std::uint32_t mtu[2] = {4200, 4200};  // link MTU of each end
   std::size_t free_buffers() const { return free_.size(); }
 
  private:
