@@ -767,9 +767,10 @@ Result<ConnId> ConnectionManager::connect(roce::Qp& qp, const ConnectParams& p, 
   if (qp.type == QpType::ud) return make_error(Errc::invalid_argument, "connect: UD QPs are not connected (use RC or UC)");
   if (qp.attr.state != QpState::reset)
     return make_error(Errc::invalid_argument, "connect: QP " + std::to_string(qp.qpn) + " must be in RESET");
-  if (p.private_data.size() > mad::kReqUserPrivateData)
+  const auto& lim = dev_.config().limits;
+  if (p.private_data.size() > std::min<std::size_t>(lim.max_connect_private_data, mad::kReqUserPrivateData))
     return make_error(Errc::invalid_argument, "connect: private data is at most " +
-                                                  std::to_string(mad::kReqUserPrivateData) + " bytes, got " +
+                                                  std::to_string(lim.max_connect_private_data) + " bytes, got " +
                                                   std::to_string(p.private_data.size()));
   if (is_zero(p.remote.ip) || p.remote.port == 0)
     return make_error(Errc::invalid_argument, "connect: the remote address and port are required");
@@ -798,7 +799,7 @@ Result<ConnId> ConnectionManager::connect(roce::Qp& qp, const ConnectParams& p, 
   if (mad::mtu_enum(pmtu) == 0 || pmtu > active)
     return make_error(Errc::invalid_argument, "connect: path MTU " + std::to_string(pmtu) +
                                                   " is not an IB MTU up to the active MTU " + std::to_string(active));
-  const auto& L = dev_.config().limits;
+  const auto& L = lim;
   auto c = std::make_unique<Conn>();
   c->id = m.new_id();
   c->active = true;
@@ -858,8 +859,10 @@ Result<void> ConnectionManager::accept(ConnId id, roce::Qp& qp, const AcceptPara
   if (!c || c->active) return make_error(Errc::not_found, "accept: no incoming connection " + std::to_string(id));
   if (c->state != State::req_rcvd && c->state != State::mra_sent)
     return make_error(Errc::invalid_argument, "accept: connection " + std::to_string(id) + " is not waiting for an answer");
-  if (p.private_data.size() > mad::kRepPrivateData)
-    return make_error(Errc::invalid_argument, "accept: private data is at most 196 bytes, got " +
+  const auto& lim = dev_.config().limits;
+  if (p.private_data.size() > std::min<std::size_t>(lim.max_accept_private_data, mad::kRepPrivateData))
+    return make_error(Errc::invalid_argument, "accept: private data is at most " +
+                                                  std::to_string(lim.max_accept_private_data) + " bytes, got " +
                                                   std::to_string(p.private_data.size()));
   const QpType want = c->req.transport_type == 1 ? QpType::uc : QpType::rc;
   if (qp.type != want)
@@ -867,7 +870,7 @@ Result<void> ConnectionManager::accept(ConnId id, roce::Qp& qp, const AcceptPara
                                                   (want == QpType::rc ? "RC" : "UC") + " QP");
   if (qp.attr.state != QpState::reset)
     return make_error(Errc::invalid_argument, "accept: QP " + std::to_string(qp.qpn) + " must be in RESET");
-  const auto& L = dev_.config().limits;
+  const auto& L = lim;
   c->ird = static_cast<std::uint8_t>(std::min<std::uint32_t>({p.responder_resources, c->req.initiator_depth, L.max_ird}));
   c->ord = static_cast<std::uint8_t>(std::min<std::uint32_t>({p.initiator_depth, c->req.responder_resources, L.max_ord}));
   c->psn = static_cast<std::uint32_t>(m.rng()) & 0xffffff;
@@ -907,8 +910,10 @@ Result<void> ConnectionManager::reject(ConnId id, std::span<const std::byte> pri
   if (!c || c->active) return make_error(Errc::not_found, "reject: no incoming connection " + std::to_string(id));
   if (c->state != State::req_rcvd && c->state != State::mra_sent)
     return make_error(Errc::invalid_argument, "reject: connection " + std::to_string(id) + " is not waiting for an answer");
-  if (private_data.size() > mad::kRejPrivateData)
-    return make_error(Errc::invalid_argument, "reject: private data is at most 148 bytes, got " +
+  const auto& lim = dev_.config().limits;
+  if (private_data.size() > std::min<std::size_t>(lim.max_reject_private_data, mad::kRejPrivateData))
+    return make_error(Errc::invalid_argument, "reject: private data is at most " +
+                                                  std::to_string(lim.max_reject_private_data) + " bytes, got " +
                                                   std::to_string(private_data.size()));
   mad::Rej rej;
   rej.local_comm_id = c->id;
@@ -928,8 +933,10 @@ Result<void> ConnectionManager::disconnect(ConnId id, std::span<const std::byte>
   if (!c) return make_error(Errc::not_found, "disconnect: no connection " + std::to_string(id));
   if (c->state != State::established && c->state != State::rep_sent)
     return make_error(Errc::invalid_argument, "disconnect: connection " + std::to_string(id) + " is not established");
-  if (private_data.size() > mad::kDreqPrivateData)
-    return make_error(Errc::invalid_argument, "disconnect: private data is at most 220 bytes, got " +
+  const auto& lim = dev_.config().limits;
+  if (private_data.size() > std::min<std::size_t>(lim.max_disconnect_private_data, mad::kDreqPrivateData))
+    return make_error(Errc::invalid_argument, "disconnect: private data is at most " +
+                                                  std::to_string(lim.max_disconnect_private_data) + " bytes, got " +
                                                   std::to_string(private_data.size()));
   mad::Dreq d;
   d.local_comm_id = c->id;

@@ -26,6 +26,12 @@ struct DeviceLimits {
   std::uint32_t min_pmtu = 256;
   std::uint32_t max_pmtu = 4096;
   std::uint32_t page_size = 4096;
+  // Connection private data a consumer may send (RoCEv2 CM, IBA 12.6): the REQ's 92 bytes less
+  // the 36-byte RDMA-CM IP header, the REP's 196, the REJ's 148, the DREQ's 220.
+  std::uint32_t max_connect_private_data = 56;
+  std::uint32_t max_accept_private_data = 196;
+  std::uint32_t max_reject_private_data = 148;
+  std::uint32_t max_disconnect_private_data = 220;
 };
 
 inline constexpr DeviceLimits kDefaultLimits{};

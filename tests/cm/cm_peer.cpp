@@ -4,8 +4,10 @@
 // sends one message per connection and waits for its echo, then disconnects them all. Exit 0 when
 // every step worked. The client prints connection setup latency (connect -> established) and rate.
 //
-//   cm_peer SPEC server PORT N
-//   cm_peer SPEC client ADDR PORT N
+//   cm_peer SPEC server PORT N [MODE]
+//   cm_peer SPEC client ADDR PORT N [MODE]
+// MODE: accept (default: the client disconnects), server-disconnects (after the echo the server
+// sends the DREQs), reject (the server refuses every request with private data "no:" + tag).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -145,6 +147,12 @@ int main(int argc, char** argv) {
   if (!server && argc < 6) return fail("client needs ADDR PORT N");
   const auto port = static_cast<std::uint16_t>(std::stoi(argv[server ? 3 : 4]));
   const int n = std::stoi(argv[server ? 4 : 5]);
+  const int mode_arg = server ? 5 : 6;
+  const std::string mode = argc > mode_arg ? argv[mode_arg] : "accept";
+  if (mode != "accept" && mode != "server-disconnects" && mode != "reject")
+    return fail("MODE is accept, server-disconnects or reject, not " + mode);
+  const bool rejecting = mode == "reject";
+  const bool server_disconnects = mode == "server-disconnects";
   SteadyClock clock;
   transport::DeviceSet set;
   if (auto r = set.build({*spec}, clock); !r) return fail(r.error().message);
@@ -159,7 +167,11 @@ int main(int argc, char** argv) {
   if (server) {
     int disconnected = 0, echoed = 0;
     auto l = cmgr.listen({{}, port}, [&](const cm::CmEvent& e) {
-      if (e.type == cm::CmEvent::Type::connect_request) {
+      if (e.type == cm::CmEvent::Type::connect_request && rejecting) {
+        const auto no = bytes_of("no:" + text_of(e.private_data));
+        if (auto r = cmgr.reject(e.conn, no); !r) problems.push_back(r.error().message);
+        ++disconnected, ++echoed;  // nothing else will happen on this one
+      } else if (e.type == cm::CmEvent::Type::connect_request) {
         Link& link = peer.new_link();
         link.tag = text_of(e.private_data);
         const auto reply = bytes_of("srv:" + link.tag);
@@ -177,11 +189,21 @@ int main(int argc, char** argv) {
     if (!l) return fail(l.error().message);
     std::printf("cm_peer server: listening on port %u\n", port);
     std::fflush(stdout);
+    bool disconnecting = false;
     while ((disconnected < n || echoed < n) && Clk::now() < deadline && problems.empty()) {
       peer.poll([&](Link& link) {
         if (!peer.send(link, "echo:" + text_of_buffer(link.rx))) problems.push_back("echo send failed");
         echoed++;
       });
+      if (server_disconnects && !disconnecting && echoed == n) {
+        // Let the echoes be acknowledged first: the DREQ must not overtake them.
+        const auto settle = Clk::now() + std::chrono::milliseconds(100);
+        while (Clk::now() < settle) peer.poll([](Link&) {});
+        disconnecting = true;
+        for (auto& [id, link] : peer.by_conn_) {
+          if (auto r = cmgr.disconnect(id); !r) problems.push_back(r.error().message);
+        }
+      }
     }
     // Linger so the last DREP/ACKs reach the client.
     const auto linger = Clk::now() + std::chrono::milliseconds(300);
@@ -195,7 +217,7 @@ int main(int argc, char** argv) {
 
   wire::Ipv6Addr dst{};
   if (!parse_ip(argv[3], dst)) return fail(std::string("not an IP address: ") + argv[3]);
-  int established = 0, echoed = 0, disconnected = 0;
+  int established = 0, echoed = 0, disconnected = 0, rejected = 0;
   const auto t0 = Clk::now();
   Clk::time_point all_up{};
   for (int i = 0; i < n; ++i) {
@@ -215,7 +237,13 @@ int main(int argc, char** argv) {
         if (!peer.post_recv(*lp) || !peer.send(*lp, "msg:" + lp->tag)) problems.push_back("post failed");
         if (++established == n) all_up = Clk::now();
       } else if (e.type == cm::CmEvent::Type::disconnected) {
+        if (e.peer_initiated != server_disconnects) problems.push_back("disconnect from the wrong side");
         disconnected++;
+      } else if (e.type == cm::CmEvent::Type::rejected && rejecting) {
+        if (e.reject_reason != 28 || text_of(e.private_data) != "no:" + lp->tag)
+          problems.push_back("reject of " + lp->tag + ": reason " + std::to_string(e.reject_reason) + ", '" +
+                             text_of(e.private_data) + "'");
+        rejected++;
       } else {
         problems.push_back(std::string(cm::event_name(e.type)) + ": " + e.message);
       }
@@ -224,19 +252,28 @@ int main(int argc, char** argv) {
     link.conn = *id;
   }
   bool disconnecting = false;
+  if (rejecting) {
+    while (rejected < n && Clk::now() < deadline && problems.empty()) peer.poll([](Link&) {});
+    for (auto& p : problems) std::fprintf(stderr, "cm_peer client: %s\n", p.c_str());
+    std::printf("cm_peer client: %d rejected with private data\n", rejected);
+    return problems.empty() && rejected == n ? 0 : 1;
+  }
   while (disconnected < n && Clk::now() < deadline && problems.empty()) {
     peer.poll([&](Link& link) {
       if (text_of_buffer(link.rx) != "echo:msg:" + link.tag)
         problems.push_back("connection " + link.tag + " echoed '" + text_of_buffer(link.rx) + "'");
       echoed++;
     });
-    if (!disconnecting && echoed == n) {
+    if (!disconnecting && echoed == n && !server_disconnects) {
       disconnecting = true;
       for (auto& l : peer.links_) {
         if (auto r = cmgr.disconnect(l->conn); !r) problems.push_back(r.error().message);
       }
     }
   }
+  // Linger so the last DREPs (or ACKs) leave before the process does.
+  const auto linger = Clk::now() + std::chrono::milliseconds(300);
+  while (Clk::now() < linger) peer.poll([](Link&) {});
   for (auto& p : peer.errors_) problems.push_back(p);
   for (auto& p : problems) std::fprintf(stderr, "cm_peer client: %s\n", p.c_str());
   std::vector<double> lat;
