@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential meson ninja-build pkg-config python3
   libdpdk-dev liburing-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
-  libisal-dev libpcap-dev nlohmann-json3-dev libbenchmark-dev
+  libisal-dev libpcap-dev nlohmann-json3-dev libtomlplusplus-dev libbenchmark-dev
   tshark clang-16 libclang-rt-16-dev
+  iproute2 ethtool
 )
 
 missing=()

@@ -28,6 +28,26 @@ TEST(OobExchange, LineRoundTrips) {
   EXPECT_EQ(*back, e);
 }
 
+TEST(OobExchange, UdQpnAndQkeyTravelWhenGivenAndAreOptional) {
+  auto e = sample(17);
+  const auto plain = format_oob(e);
+  EXPECT_EQ(plain.find("udqp="), std::string::npos) << "no UD QP: the line is unchanged";
+  e.ud_qpn = 0x12;
+  e.qkey = 0x11110001;
+  const auto line = format_oob(e);
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_NE(line.find(" udqp=000012 qkey=11110001\n"), std::string::npos) << line;
+  auto back = parse_oob(line.substr(0, line.size() - 1));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, e);
+  auto old = parse_oob(plain.substr(0, plain.size() - 1));
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(old->ud_qpn, 0u);
+  EXPECT_EQ(old->qkey, 0u);
+  EXPECT_FALSE(parse_oob(plain.substr(0, plain.size() - 1) + " udqp=zz"));
+  EXPECT_FALSE(parse_oob(plain.substr(0, plain.size() - 1) + " udqp=1000000"));
+}
+
 TEST(OobExchange, MalformedLinesAreNamedErrors) {
   EXPECT_FALSE(parse_oob("hello"));
   EXPECT_FALSE(parse_oob("softrnic-oob/1 qpn=zz"));

@@ -215,5 +215,65 @@ TEST(UdQkey, PrivilegedQkeyBitSendsTheQpsOwnQkey) {
   EXPECT_EQ(devs.b.dev->counters().get(DeviceCounter::rx_drop_qkey), 0u);
 }
 
+// A UD QP has no peer: brought to RTS the verbs way, with no address vector at all, it sends to
+// whatever each WR's address handle names (no neighbour resolution for a peer it does not have).
+TEST(UdQp, ReachesRtsWithoutAnAddressVectorAndSendsByItsAddressHandles) {
+  VirtualClock clock;
+  PipeWire wire;
+  TwoDevices devs{wire.a, wire.b, clock};
+  Qp* ud[2] = {};
+  Endpoint* ends[2] = {&devs.a, &devs.b};
+  for (int i = 0; i < 2; ++i) {
+    QpInit init;
+    init.type = verbs::QpType::ud;
+    init.pd = ends[i]->pd;
+    init.send_cq = ends[i]->scq;
+    init.recv_cq = ends[i]->rcq;
+    ud[i] = *ends[i]->dev->create_qp(init);
+    QpAttrs x;
+    x.state = verbs::QpState::init;
+    x.qkey = 0x11111111;
+    ASSERT_TRUE(ends[i]->dev->modify_qp(
+        *ud[i], x,
+        verbs::kAttrState | verbs::kAttrPkeyIndex | verbs::kAttrPort | verbs::kAttrQkey));
+    x.state = verbs::QpState::rtr;
+    ASSERT_TRUE(ends[i]->dev->modify_qp(*ud[i], x, verbs::kAttrState));
+    x.state = verbs::QpState::rts;
+    ASSERT_TRUE(ends[i]->dev->modify_qp(*ud[i], x, verbs::kAttrState | verbs::kAttrSqPsn));
+  }
+  std::vector<std::byte> src(100, std::byte{7}), dst(40 + 100);
+  const auto lk =
+      *devs.a.dev->memory().register_mr(devs.a.pd, src.data(), src.size(), 0, verbs::kZeroBased);
+  const auto rk = *devs.b.dev->memory().register_mr(devs.b.pd, dst.data(), dst.size(), 0,
+                                                    verbs::kLocalWrite | verbs::kZeroBased);
+  RecvWr r;
+  r.num_sge = 1;
+  r.sg[0] = {0, static_cast<std::uint32_t>(dst.size()), rk};
+  ASSERT_TRUE(devs.b.dev->post_recv(*ud[1], r));
+  AddressHandle ah;
+  ah.src_gid = gid_v4(1);
+  ah.dst_gid = gid_v4(2);
+  ah.dst_mac = wire.b.mac();
+  SendWr s;
+  s.opcode = WrOpcode::send;
+  s.flags = verbs::kSignaled;
+  s.num_sge = 1;
+  s.sg[0] = {0, 100, lk};
+  s.ah = &ah;
+  s.remote_qpn = ud[1]->qpn;
+  s.remote_qkey = 0x11111111;
+  ASSERT_TRUE(devs.a.dev->post_send(*ud[0], s));
+  std::vector<verbs::Cqe> rc, sc;
+  ASSERT_TRUE(devs.run_until([&] {
+    if (rc.empty()) rc = devs.drain(devs.b.rcq);
+    if (sc.empty()) sc = devs.drain(devs.a.scq);
+    return !rc.empty() && !sc.empty();
+  }));
+  EXPECT_EQ(sc[0].status, WcStatus::success);
+  EXPECT_EQ(rc[0].status, WcStatus::success);
+  EXPECT_TRUE(devs.a.dev->events().empty()) << devs.a.dev->events().front().message;
+  EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin() + 40));
+}
+
 }  // namespace
 }  // namespace softrnic::roce::test

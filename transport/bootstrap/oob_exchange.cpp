@@ -117,7 +117,12 @@ std::string format_oob(const OobEndpoint& e) {
   std::snprintf(line, sizeof line, "%s qpn=%06x psn=%06x rkey=%08x addr=%016llx gid=%s mac=%s mtu=%u\n",
                 std::string(kMagic).c_str(), e.qpn, e.psn, e.rkey, static_cast<unsigned long long>(e.addr),
                 gid.c_str(), wire::to_string(e.mac).c_str(), e.mtu);
-  return line;
+  std::string out = line;
+  if (e.ud_qpn != 0 || e.qkey != 0) {
+    std::snprintf(line, sizeof line, " udqp=%06x qkey=%08x", e.ud_qpn, e.qkey);
+    out.insert(out.size() - 1, line);  // before the newline
+  }
+  return out;
 }
 
 Result<OobEndpoint> parse_oob(std::string_view line) {
@@ -155,6 +160,12 @@ Result<OobEndpoint> parse_oob(std::string_view line) {
   const auto [p, ec] = std::from_chars(line.data() + t + 4, line.data() + line.size(), mtu);
   if (ec != std::errc{}) return make_error(Errc::malformed, "bootstrap mtu is not a number");
   e.mtu = mtu;
+  // The UD fields are optional; when present they must be well-formed.
+  if (line.find("udqp=") != std::string_view::npos && !hex_field(line, "udqp", e.ud_qpn))
+    return make_error(Errc::malformed, "bootstrap udqp is not hex");
+  if (line.find("qkey=") != std::string_view::npos && !hex_field(line, "qkey", e.qkey))
+    return make_error(Errc::malformed, "bootstrap qkey is not hex");
+  if (e.ud_qpn > 0xffffff) return make_error(Errc::malformed, "bootstrap udqp exceeds 24 bits");
   if (e.qpn > 0xffffff || e.psn > 0xffffff) return make_error(Errc::malformed, "bootstrap qpn/psn exceed 24 bits");
   return e;
 }

@@ -5,6 +5,9 @@
 //   softrnic-oob/1 qpn=000011 psn=00abcd rkey=00000201 addr=00007f0012340000
 //       gid=00000000000000000000ffffc6120001 mac=02:00:00:00:00:01 mtu=1024\n
 //
+// A side that also runs a UD QP appends its QPN and Q_Key (" udqp=000012 qkey=11110001"); the
+// fields are optional, so lines without them still parse (both read as 0).
+//
 // Blocking sockets with a deadline: a peer that never answers gives a clear error, not a hang.
 #pragma once
 
@@ -27,6 +30,8 @@ struct OobEndpoint {
   wire::Ipv6Addr gid{};
   wire::MacAddr mac{};
   std::uint32_t mtu = 1024;
+  std::uint32_t ud_qpn = 0;  // 0: no UD QP (the fields are left out of the line)
+  std::uint32_t qkey = 0;
   bool operator==(const OobEndpoint&) const = default;
 };
 

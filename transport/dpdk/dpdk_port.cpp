@@ -5,9 +5,11 @@
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -77,6 +79,44 @@ int socket_of(std::uint16_t port_id) {
 
 std::atomic<unsigned> g_pool_serial{0};
 
+// The bytes a pool object of this frame room occupies (header, mbuf, descriptor, headroom, data),
+// as the mempool lays it out.
+std::uint32_t object_size(std::uint32_t frame_room, unsigned flags) {
+  const std::uint32_t elt = sizeof(rte_mbuf) + kPrivSize + RTE_PKTMBUF_HEADROOM + frame_room;
+  return rte_mempool_calc_obj_size(elt, flags, nullptr);
+}
+
+// net_af_xdp: every object one UMEM chunk of at most a page (see dpdk_port.hpp).
+void fit_umem_chunks(DpdkPortConfig& c) {
+  constexpr unsigned kFlags = RTE_MEMPOOL_F_NO_IOVA_CONTIG;
+  const auto page = static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE));
+  while (c.frame_room > 64 && object_size(c.frame_room, kFlags) > page) c.frame_room -= 64;
+  c.packed_pool = true;
+}
+
+// rte_pktmbuf_pool_create with mempool flags, which it does not take.
+rte_mempool* create_packet_pool(const std::string& name, unsigned count, std::uint16_t data_room,
+                                int socket, unsigned flags) {
+  rte_mempool* mp =
+      rte_mempool_create_empty(name.c_str(), count, sizeof(rte_mbuf) + kPrivSize + data_room,
+                               kPoolCache, sizeof(rte_pktmbuf_pool_private), socket, flags);
+  if (mp == nullptr) return nullptr;
+  rte_pktmbuf_pool_private priv{};
+  priv.mbuf_data_room_size = data_room;
+  priv.mbuf_priv_size = kPrivSize;
+  if (rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), nullptr) != 0) {
+    rte_mempool_free(mp);
+    return nullptr;
+  }
+  rte_pktmbuf_pool_init(mp, &priv);
+  if (rte_mempool_populate_default(mp) < 0) {
+    rte_mempool_free(mp);
+    return nullptr;
+  }
+  (void)rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+  return mp;
+}
+
 }  // namespace
 
 // The two rings of a ring pair; freed when neither end uses them any more.
@@ -111,7 +151,9 @@ Result<std::unique_ptr<DpdkPort>> DpdkPort::create_vdev(std::string_view spec,
                       "DPDK virtual device '" + name + "' is not an Ethernet device");
   }
   std::unique_ptr<DpdkPort> port(new DpdkPort(port_id, name, true));
-  if (auto r = port->open(config, random_local_mac()); !r) return std::unexpected(r.error());
+  DpdkPortConfig c = config;
+  if (name.starts_with("net_af_xdp")) fit_umem_chunks(c);
+  if (auto r = port->open(c, random_local_mac()); !r) return std::unexpected(r.error());
   return port;
 }
 
@@ -203,9 +245,12 @@ Result<void> DpdkPort::open(const DpdkPortConfig& config, wire::MacAddr fallback
   const unsigned pool_count =
       unsigned{rx_depth_} + tx_depth_ + config.caller_packets + kPoolCache * 3 / 2;
   const std::string pool_name = "softrnic_mp" + std::to_string(g_pool_serial.fetch_add(1));
-  pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), pool_count, kPoolCache, kPrivSize,
-                                  static_cast<std::uint16_t>(RTE_PKTMBUF_HEADROOM + frame_room_),
-                                  socket_of(port_id_));
+  const auto data_room = static_cast<std::uint16_t>(RTE_PKTMBUF_HEADROOM + frame_room_);
+  umem_pool_ = config.packed_pool;
+  pool_ = config.packed_pool ? create_packet_pool(pool_name, pool_count, data_room,
+                                                  socket_of(port_id_), RTE_MEMPOOL_F_NO_IOVA_CONTIG)
+                             : rte_pktmbuf_pool_create(pool_name.c_str(), pool_count, kPoolCache,
+                                                       kPrivSize, data_room, socket_of(port_id_));
   if (pool_ == nullptr) {
     return dpdk_error(rte_errno, "DPDK could not create a pool of " + std::to_string(pool_count) +
                                      " mbufs of " + std::to_string(frame_room_) + " bytes for " +
@@ -308,6 +353,10 @@ DpdkPort::~DpdkPort() {
     const unsigned out = rte_mempool_in_use_count(pool_);
     if (out == 0) {
       rte_mempool_free(pool_);
+    } else if (umem_pool_) {
+      // DPDK 22.11's af_xdp PMD never takes back the mbufs it lent to the kernel's fill ring.
+      spdlog::debug("DPDK port {}: {} mbufs kept by the af_xdp PMD; pool left allocated",
+                    device_name_, out);
     } else {
       spdlog::error("DPDK port {}: {} mbufs still in use at destruction; pool left allocated",
                     device_name_, out);

@@ -39,6 +39,15 @@
 // pool. A pool with mbufs still out is left allocated (and an error logged) rather than freed
 // under them.
 //
+// af_xdp (DPDK 22.11): the PMD registers the pool itself as the socket's UMEM, each mbuf one
+// chunk. The kernel takes chunks of at most a page when the UMEM is not on hugepages, so
+// create_vdev lowers frame_room until an object fits a page (3.6 KiB of frame; the kernel puts
+// 256 bytes of XDP headroom before each received frame, so frames up to ~3.4 KiB arrive), and the
+// PMD sizes the UMEM as populated_size x object size from the first object, so the objects must
+// be packed without the page-boundary gaps a pool of sub-page objects normally gets (packed_pool).
+// Without either, the UMEM is refused or misses the upper objects, whose frames are then silently
+// not sent or received.
+//
 // memif: a client posts its receive buffers on rx_burst, so a server can transmit only once the
 // client has polled. When one end of a memif connection closes, DPDK's interrupt thread tears
 // down the other end's connection; destroying that other end at the same moment runs the same
@@ -73,6 +82,9 @@ struct DpdkPortConfig {
   std::uint32_t mtu = 0;                // 0: the device's own (a ring pair: 4200)
   std::optional<wire::MacAddr> mac;     // unset: the device's (a ring pair: 02:00:00:00:00:0a/0b)
   bool promiscuous = false;
+  // Objects back to back, none moved past a page boundary (RTE_MEMPOOL_F_NO_IOVA_CONTIG). Set for
+  // net_af_xdp (see create_vdev); harmless with IOVA as VA, where the pool is one virtual area.
+  bool packed_pool = false;
 };
 
 enum class DpdkCounter : std::uint8_t {
@@ -185,6 +197,7 @@ class DpdkPort final : public Port {
   bool configured_ = false;
   bool started_ = false;
   bool promiscuous_ = false;
+  bool umem_pool_ = false;  // packed for af_xdp: the PMD keeps some mbufs at close
   std::uint16_t rx_depth_ = 0;
   std::uint16_t tx_depth_ = 0;
   std::uint32_t frame_room_ = 0;

@@ -2,7 +2,12 @@
 
 #include <algorithm>
 
+#include "capture/capture_port.hpp"
+#include "control/control_paths.hpp"
+#include "control/control_server.hpp"
+#include "control/device_control.hpp"
 #include "dpdk/dpdk_port.hpp"
+#include "dpdk/eal.hpp"
 #include "loopback/loopback_port.hpp"
 #include "uring/uring_udp_port.hpp"
 
@@ -10,8 +15,10 @@ namespace softrnic::transport {
 
 struct DeviceSet::Entry {
   std::string name;
+  DeviceSpec spec;
   std::unique_ptr<Port> owned_port;  // ports that stand alone
   Port* port = nullptr;
+  std::unique_ptr<capture::CapturePort> capture;  // with control sockets: between device and port
   std::unique_ptr<roce::Device> device;
 };
 
@@ -21,8 +28,10 @@ struct DeviceSet::Shared {
 };
 
 DeviceSet::DeviceSet() = default;
+DeviceSet::DeviceSet(DeviceSetOptions options) : options_(std::move(options)) {}
 
 DeviceSet::~DeviceSet() {
+  control_.reset();  // no request reaches a device after this
   for (auto& e : entries_) e->device.reset();  // devices return their buffers before ports go
 }
 
@@ -76,9 +85,12 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
   auto add = [&](const DeviceSpec& s, Port* port, std::unique_ptr<Port> owned) {
     auto e = std::make_unique<Entry>();
     e->name = s.name;
+    e->spec = s;
     e->owned_port = std::move(owned);
     e->port = port;
-    e->device = std::make_unique<roce::Device>(*port, clock, device_config_of(s, *port));
+    if (options_.control_sockets) e->capture = std::make_unique<capture::CapturePort>(*port);
+    Port& engine_port = e->capture ? static_cast<Port&>(*e->capture) : *port;
+    e->device = std::make_unique<roce::Device>(engine_port, clock, device_config_of(s, *port));
     entries_.push_back(std::move(e));
   };
   for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -91,6 +103,11 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
     if (device(s.name)) return fail(s, {Errc::invalid_argument, "the name is taken"});
     if (s.proto == DeviceProto::iwarp)
       return fail(s, {Errc::unsupported, "iWARP devices are not built by this version yet"});
+    // A spec's eal= starts DPDK with those arguments (or checks that the running EAL has them);
+    // without it the first DPDK port starts the EAL with the embedded defaults.
+    if (!s.eal.empty()) {
+      if (auto r = eal::init(s.eal); !r) return fail(s, r.error());
+    }
     switch (s.port) {
       case PortKind::loopback:
       case PortKind::ring: {
@@ -157,6 +174,13 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
                         "PCI ports are not built by this version; use a vdev port (af_packet, af_xdp)"});
     }
   }
+  if (options_.control_sockets) {
+    if (auto r = open_control_sockets(first_entry); !r) {
+      entries_.resize(first_entry);
+      shared_.resize(first_shared);
+      return r;
+    }
+  }
   return {};
 }
 
@@ -176,6 +200,60 @@ std::vector<std::string> DeviceSet::names() const {
   std::vector<std::string> out;
   for (const auto& e : entries_) out.push_back(e->name);
   return out;
+}
+
+std::string DeviceSet::control_socket(std::string_view name) const {
+  return control_ ? control_->path_of(name) : std::string();
+}
+
+namespace {
+
+template <class P>
+std::function<void(const control::CounterSink&)> counters_of(Port* port) {
+  return [p = static_cast<P*>(port)](const control::CounterSink& sink) {
+    p->counters().for_each(sink);
+  };
+}
+
+// The port's own counters, by the kind of port the spec built.
+std::function<void(const control::CounterSink&)> port_counters(PortKind kind, Port* port) {
+  switch (kind) {
+    case PortKind::loopback: return counters_of<LoopbackPort>(port);
+    case PortKind::uring: return counters_of<UringUdpPort>(port);
+    case PortKind::ring:
+    case PortKind::memif:
+    case PortKind::af_packet:
+    case PortKind::af_xdp:
+    case PortKind::tap: return counters_of<DpdkPort>(port);
+    case PortKind::pci: break;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> DeviceSet::open_control_sockets(std::size_t first_entry) {
+  if (!control_) {
+    auto server = control::ControlServer::create();
+    if (!server) return std::unexpected(server.error());
+    control_ = std::move(*server);
+  }
+  const std::string dir = control::control_dir(options_.control_dir);
+  for (std::size_t i = first_entry; i < entries_.size(); ++i) {
+    Entry& e = *entries_[i];
+    control::DeviceControlTarget t;
+    t.spec = e.spec;
+    t.device = e.device.get();
+    t.port = e.port;
+    t.capture = e.capture.get();
+    t.port_counters = port_counters(e.spec.port, e.port);
+    t.timeout = options_.control_timeout;
+    if (auto r = control_->listen(dir, e.name, control::device_control_handler(std::move(t))); !r) {
+      for (std::size_t k = first_entry; k < i; ++k) control_->remove(entries_[k]->name);
+      return std::unexpected(r.error());  // it names the device
+    }
+  }
+  return {};
 }
 
 }  // namespace softrnic::transport

@@ -1,8 +1,14 @@
 // Builds devices (engine + port) from device specs: the only place that knows every kind of port,
 // so softrnic/ never sees DPDK or liburing. Devices that name each other as peers (loopback, ring)
 // are built as a pair; every other port stands alone.
+//
+// With control sockets on (DeviceSetOptions), every device gets a Unix socket named after it
+// (transport/control/: info, counters, capture) and its port is wrapped in a capture decorator
+// (capture/capture_port.hpp; one branch per burst while no capture runs). The devices are still
+// polled by their owner's engine thread; the socket thread reaches them through Device::submit.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,11 +20,23 @@
 #include "factory/device_spec.hpp"
 #include "roce/device.hpp"
 
+namespace softrnic::control {
+class ControlServer;
+}
+
 namespace softrnic::transport {
+
+struct DeviceSetOptions {
+  bool control_sockets = false;  // a control socket per device, and a capture point on its port
+  std::string control_dir;       // the sockets' folder; empty: control_paths.hpp's default
+  std::chrono::milliseconds control_timeout{1000};  // how long a request waits for the engine
+};
 
 class DeviceSet {
  public:
   DeviceSet();
+  explicit DeviceSet(DeviceSetOptions options);
+  // Removes the control sockets first, then the devices, then the ports.
   ~DeviceSet();
   DeviceSet(const DeviceSet&) = delete;
   DeviceSet& operator=(const DeviceSet&) = delete;
@@ -27,10 +45,17 @@ class DeviceSet {
   [[nodiscard]] Result<void> build(const std::vector<DeviceSpec>& specs, Clock& clock);
 
   roce::Device* device(std::string_view name);
+  // The port the device was built on (below the capture decorator, when there is one).
   Port* port(std::string_view name);
   std::vector<std::string> names() const;
+  // The path of the device's control socket; empty when control sockets are off.
+  std::string control_socket(std::string_view name) const;
 
  private:
+  [[nodiscard]] Result<void> open_control_sockets(std::size_t first_entry);
+
+  DeviceSetOptions options_;
+  std::unique_ptr<control::ControlServer> control_;
   struct Entry;
   struct Shared;
   std::vector<std::unique_ptr<Entry>> entries_;

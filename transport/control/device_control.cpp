@@ -1,0 +1,251 @@
+#include "control/device_control.hpp"
+
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "engine/gid_table.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ip.hpp"
+
+namespace softrnic::control {
+
+namespace {
+
+constexpr std::string_view kCommands = "info, counters, capture";
+constexpr std::string_view kCaptureActions = "start, stop";
+
+// One request handed to the engine thread. The socket thread waits for `done`; when it gives up it
+// sets `abandoned` under the same lock, so the request either ran completely before or never runs.
+struct EngineCall {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool abandoned = false;
+  Json result;
+};
+
+// Runs op on dev's engine thread (roce::Device::submit); nothing when it did not run in time.
+std::optional<Json> run_on_engine(roce::Device& dev, std::chrono::milliseconds timeout,
+                                  std::function<Json(roce::Device&)> op) {
+  auto call = std::make_shared<EngineCall>();
+  dev.submit([call, op = std::move(op)](roce::Device& d) {
+    std::lock_guard lock(call->mu);
+    if (call->abandoned) return;
+    call->result = op(d);
+    call->done = true;
+    call->cv.notify_one();
+  });
+  std::unique_lock lock(call->mu);
+  if (!call->cv.wait_for(lock, timeout, [&] { return call->done; })) {
+    call->abandoned = true;
+    return std::nullopt;
+  }
+  return std::move(call->result);
+}
+
+struct State {
+  DeviceControlTarget target;
+  std::string capture_file;  // the running capture, as far as the socket side knows (it alone
+                             // starts and stops captures, so it knows exactly)
+};
+
+Json not_polling(const State& s) {
+  return control_error(
+      "engine not polling: device " + s.target.spec.name + " did not take the request within " +
+      std::to_string(s.target.timeout.count()) + " ms (is its engine thread running?)");
+}
+
+// The request may hold only the listed fields: a misspelt one is an error, not ignored.
+std::optional<Json> extra_field(const Json& req, std::initializer_list<std::string_view> allowed,
+                                std::string_view what) {
+  for (const auto& [key, value] : req.items()) {
+    bool ok = false;
+    for (const auto a : allowed) ok = ok || key == a;
+    if (ok) continue;
+    std::string list;
+    for (const auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    return control_error(key + ": not a field of " + std::string(what) + " (accepted: " + list +
+                         ")");
+  }
+  return std::nullopt;
+}
+
+Json counters_json(const auto& counters) {
+  Json j = Json::object();
+  counters.for_each([&](std::string_view name, std::uint64_t v) { j[std::string(name)] = v; });
+  return j;
+}
+
+Json limits_json(const verbs::DeviceLimits& l) {
+  return Json{{"max_qp", l.max_qp},
+              {"max_qp_wr", l.max_qp_wr},
+              {"max_srq", l.max_srq},
+              {"max_srq_wr", l.max_srq_wr},
+              {"max_cq", l.max_cq},
+              {"max_cqe", l.max_cqe},
+              {"max_sge", l.max_sge},
+              {"max_inline", l.max_inline},
+              {"max_mr", l.max_mr},
+              {"max_mr_size", l.max_mr_size},
+              {"max_msg_size", l.max_msg_size},
+              {"max_fast_reg_pages", l.max_fast_reg_pages},
+              {"max_mw", l.max_mw},
+              {"max_pd", l.max_pd},
+              {"max_ird", l.max_ird},
+              {"max_ord", l.max_ord},
+              {"min_pmtu", l.min_pmtu},
+              {"max_pmtu", l.max_pmtu},
+              {"page_size", l.page_size}};
+}
+
+// Engine thread.
+Json info_of(const DeviceControlTarget& t, roce::Device& d) {
+  Json gids = Json::array();
+  for (std::size_t i = 0; i < engine::GidTable::kCapacity; ++i) {
+    const engine::GidEntry* e = d.gid_table().at(i);
+    if (e == nullptr) continue;
+    gids.push_back({{"index", i},
+                    {"gid", wire::to_string(e->gid)},
+                    {"kind", e->kind == engine::GidKind::ipv4 ? "ipv4" : "ipv6"},
+                    {"prefix", e->prefix_len},
+                    {"vlan", e->vlan ? Json(*e->vlan) : Json(nullptr)}});
+  }
+  const bool capturing = t.capture != nullptr && t.capture->capturing();
+  return Json{
+      {"ok", true},
+      {"name", t.spec.name},
+      {"spec", transport::format_device_spec(t.spec)},
+      {"proto", t.spec.proto == transport::DeviceProto::roce ? "roce" : "iwarp"},
+      {"port", std::string(transport::to_string(t.spec.port))},
+      {"mac", wire::to_string(d.config().mac)},
+      {"gids", gids},
+      {"vlan", d.config().vlan ? Json(*d.config().vlan) : Json(nullptr)},
+      {"link_mtu", t.port->mtu()},
+      {"max_frame", t.port->max_frame()},
+      {"link_up", t.port->link_up()},
+      {"has_link_layer", t.port->has_link_layer()},
+      {"active_mtu",
+       {{"ipv4", d.active_mtu(wire::IpVersion::v4)}, {"ipv6", d.active_mtu(wire::IpVersion::v6)}}},
+      {"limits", limits_json(d.config().limits)},
+      {"capture",
+       {{"active", capturing}, {"file", capturing ? Json(t.capture->file()) : Json(nullptr)}}}};
+}
+
+// Engine thread.
+Json counters_of(const DeviceControlTarget& t, roce::Device& d) {
+  Json port = nullptr;
+  if (t.port_counters) {
+    port = Json::object();
+    t.port_counters([&](std::string_view name, std::uint64_t v) { port[std::string(name)] = v; });
+  }
+  return Json{{"ok", true},
+              {"name", t.spec.name},
+              {"device", counters_json(d.counters())},
+              {"drops", counters_json(d.drops())},
+              {"port", port},
+              {"capture", t.capture ? counters_json(t.capture->counters()) : Json(nullptr)}};
+}
+
+Json capture_start(State& s, const Json& req) {
+  const DeviceControlTarget& t = s.target;
+  if (auto e = extra_field(req, {"cmd", "action", "file"}, "capture start")) return *e;
+  const auto f = req.find("file");
+  if (f == req.end() || !f->is_string() || f->get_ref<const std::string&>().empty())
+    return control_error(
+        std::string("file: ") + (f == req.end() ? "missing" : "must be a non-empty string") +
+        " (the absolute path of the pcap file to write, e.g. /tmp/" + t.spec.name + ".pcap)");
+  const std::string file = f->get<std::string>();
+  if (!file.starts_with('/'))
+    return control_error("file: '" + file +
+                         "' must be an absolute path (the device does not share the client's "
+                         "working directory)");
+  if (!s.capture_file.empty())
+    return control_error("capture: already running on device " + t.spec.name + " to " +
+                         s.capture_file + "; stop it first");
+  auto writer = capture::PcapWriter::create(file);
+  if (!writer) return control_error("file: " + writer.error().message);
+  auto held = std::make_shared<std::optional<capture::PcapWriter>>(std::move(*writer));
+  auto* cap = t.capture;
+  auto answer = run_on_engine(*t.device, t.timeout, [held, cap, file](roce::Device&) {
+    if (auto r = cap->start(std::move(**held), file); !r)
+      return control_error("capture: " + r.error().message);
+    return Json{{"ok", true}, {"file", file}, {"format", "pcap"}};
+  });
+  if (!answer || !(*answer)["ok"].get<bool>()) {
+    held->reset();  // closes the file before it goes
+    std::remove(file.c_str());
+    return answer ? *answer : not_polling(s);
+  }
+  s.capture_file = file;
+  return *answer;
+}
+
+Json capture_stop(State& s, const Json& req) {
+  const DeviceControlTarget& t = s.target;
+  if (auto e = extra_field(req, {"cmd", "action"}, "capture stop")) return *e;
+  if (s.capture_file.empty())
+    return control_error("capture: none running on device " + t.spec.name);
+  auto taken = std::make_shared<std::optional<capture::PcapWriter>>();
+  auto* cap = t.capture;
+  auto answer = run_on_engine(*t.device, t.timeout, [taken, cap](roce::Device&) {
+    *taken = cap->stop();
+    return Json{{"ok", true}};
+  });
+  if (!answer) return not_polling(s);
+  const std::string file = std::exchange(s.capture_file, {});
+  if (!*taken) return control_error("capture: none running on device " + t.spec.name);
+  // Closing (the final flush) happens here, off the engine thread.
+  const auto frames = (*taken)->frames_written();
+  if (auto r = (*taken)->close(); !r) return control_error("capture: " + r.error().message);
+  return Json{{"ok", true}, {"file", file}, {"frames", frames}};
+}
+
+Json capture(State& s, const Json& req) {
+  if (s.target.capture == nullptr)
+    return control_error("capture: device " + s.target.spec.name + " has no capture point");
+  const auto a = req.find("action");
+  if (a == req.end())
+    return control_error("action: missing (accepted: " + std::string(kCaptureActions) + ")");
+  if (!a->is_string())
+    return control_error("action: must be a string (accepted: " + std::string(kCaptureActions) +
+                         ")");
+  const auto& action = a->get_ref<const std::string&>();
+  if (action == "start") return capture_start(s, req);
+  if (action == "stop") return capture_stop(s, req);
+  return control_error("action: unknown '" + action +
+                       "' (accepted: " + std::string(kCaptureActions) + ")");
+}
+
+Json handle(State& s, const Json& req) {
+  const auto c = req.find("cmd");
+  if (c == req.end())
+    return control_error("cmd: missing (accepted: " + std::string(kCommands) + ")");
+  if (!c->is_string())
+    return control_error("cmd: must be a string (accepted: " + std::string(kCommands) + ")");
+  const auto& cmd = c->get_ref<const std::string&>();
+  const DeviceControlTarget& t = s.target;
+  if (cmd == "info" || cmd == "counters") {
+    if (auto e = extra_field(req, {"cmd"}, cmd)) return *e;
+    auto answer = run_on_engine(*t.device, t.timeout, [&t, info = cmd == "info"](roce::Device& d) {
+      return info ? info_of(t, d) : counters_of(t, d);
+    });
+    return answer ? *answer : not_polling(s);
+  }
+  if (cmd == "capture") return capture(s, req);
+  return control_error("cmd: unknown '" + cmd + "' (accepted: " + std::string(kCommands) + ")");
+}
+
+}  // namespace
+
+ControlHandler device_control_handler(DeviceControlTarget target) {
+  auto state = std::make_shared<State>();
+  state->target = std::move(target);
+  return [state](const Json& req) { return handle(*state, req); };
+}
+
+}  // namespace softrnic::control
