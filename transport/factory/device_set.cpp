@@ -10,6 +10,7 @@
 #include "dpdk/eal.hpp"
 #include "loopback/loopback_port.hpp"
 #include "uring/uring_udp_port.hpp"
+#include "uring/uring_tcp.hpp"
 
 namespace softrnic::transport {
 
@@ -20,6 +21,9 @@ struct DeviceSet::Entry {
   Port* port = nullptr;
   std::unique_ptr<capture::CapturePort> capture;  // with control sockets: between device and port
   std::unique_ptr<roce::Device> device;
+  // proto=iwarp: the kernel's TCP through io_uring, and the iWARP engine on it.
+  std::unique_ptr<UringTcpTransport> tcp;
+  std::unique_ptr<iwarp::Device> iwarp;
 };
 
 struct DeviceSet::Shared {
@@ -32,7 +36,10 @@ DeviceSet::DeviceSet(DeviceSetOptions options) : options_(std::move(options)) {}
 
 DeviceSet::~DeviceSet() {
   control_.reset();  // no request reaches a device after this
-  for (auto& e : entries_) e->device.reset();  // devices return their buffers before ports go
+  for (auto& e : entries_) {
+    e->device.reset();  // devices return their buffers before ports go
+    e->iwarp.reset();   // and their streams before the transport
+  }
 }
 
 roce::DeviceConfig device_config_of(const DeviceSpec& spec, const Port& port) {
@@ -100,9 +107,22 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
         paired && std::any_of(specs.begin(), specs.begin() + static_cast<std::ptrdiff_t>(i),
                               [&](const DeviceSpec& o) { return o.name == s.peer && o.peer == s.name; });
     if (built_with_peer) continue;
-    if (device(s.name)) return fail(s, {Errc::invalid_argument, "the name is taken"});
-    if (s.proto == DeviceProto::iwarp)
-      return fail(s, {Errc::unsupported, "iWARP devices are not built by this version yet"});
+    if (device(s.name) || iwarp_device(s.name)) return fail(s, {Errc::invalid_argument, "the name is taken"});
+    if (s.proto == DeviceProto::iwarp) {
+      if (s.ip4.empty() && s.ip6.empty())
+        return fail(s, {Errc::invalid_argument, "proto=iwarp needs ip4= or ip6= (its TCP address)"});
+      auto t = UringTcpTransport::create();
+      if (!t) return fail(s, t.error());
+      auto e = std::make_unique<Entry>();
+      e->name = s.name;
+      e->spec = s;
+      e->tcp = std::move(*t);
+      iwarp::IwarpConfig ic;
+      if (s.mpa_crc) ic.request_crc = *s.mpa_crc;
+      e->iwarp = std::make_unique<iwarp::Device>(*e->tcp, clock, ic);
+      entries_.push_back(std::move(e));
+      continue;
+    }
     // A spec's eal= starts DPDK with those arguments (or checks that the running EAL has them);
     // without it the first DPDK port starts the EAL with the embedded defaults.
     if (!s.eal.empty()) {
@@ -184,6 +204,12 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
   return {};
 }
 
+iwarp::Device* DeviceSet::iwarp_device(std::string_view name) {
+  for (auto& e : entries_)
+    if (e->name == name) return e->iwarp.get();
+  return nullptr;
+}
+
 roce::Device* DeviceSet::device(std::string_view name) {
   for (auto& e : entries_)
     if (e->name == name) return e->device.get();
@@ -241,6 +267,7 @@ Result<void> DeviceSet::open_control_sockets(std::size_t first_entry) {
   const std::string dir = control::control_dir(options_.control_dir);
   for (std::size_t i = first_entry; i < entries_.size(); ++i) {
     Entry& e = *entries_[i];
+    if (!e.device) continue;  // iWARP devices have no control socket yet
     control::DeviceControlTarget t;
     t.spec = e.spec;
     t.device = e.device.get();

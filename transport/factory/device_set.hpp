@@ -18,6 +18,7 @@
 #include "base/result.hpp"
 #include "engine/port.hpp"
 #include "factory/device_spec.hpp"
+#include "iwarp/device.hpp"
 #include "roce/device.hpp"
 
 namespace softrnic::control {
@@ -44,7 +45,8 @@ class DeviceSet {
   // Builds every spec; on error nothing of this call is kept and the message names the device.
   [[nodiscard]] Result<void> build(const std::vector<DeviceSpec>& specs, Clock& clock);
 
-  roce::Device* device(std::string_view name);
+  roce::Device* device(std::string_view name);  // proto=roce devices
+  iwarp::Device* iwarp_device(std::string_view name);  // proto=iwarp devices
   // The port the device was built on (below the capture decorator, when there is one).
   Port* port(std::string_view name);
   std::vector<std::string> names() const;

@@ -184,6 +184,10 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
       auto n = number<std::uint16_t>(val, 1, 65535);
       if (!n) return field_error(key, "'" + std::string(val) + "' is not a UDP port in 1..65535");
       (key == "udp_port" ? udp_port : peer_udp_port) = *n;
+    } else if (key == "mpa_crc") {
+      if (val == "on") s.mpa_crc = true;
+      else if (val == "off") s.mpa_crc = false;
+      else return field_error("mpa_crc", "'" + std::string(val) + "' (accepted: on, off)");
     } else if (key == "eal") {
       for (const auto a : split(val, ' '))
         if (!a.empty()) s.eal.emplace_back(a);
@@ -191,7 +195,7 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
       return make_error(Errc::invalid_argument,
                         "unknown field '" + std::string(key) +
                             "' (accepted: name, proto, port, role, mac, ip4, ip6, mtu, vlan, udp_port, "
-                            "peer_udp_port, eal)");
+                            "peer_udp_port, mpa_crc, eal)");
     }
   }
   if (!have_name) return field_error("name", "every device needs a name");
@@ -200,6 +204,7 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
   if ((udp_port || peer_udp_port) && s.port != PortKind::uring)
     return field_error(udp_port ? "udp_port" : "peer_udp_port", "applies only to port=uring");
   if (!s.eal.empty() && !s.uses_dpdk()) return field_error("eal", "applies only to DPDK ports");
+  if (s.mpa_crc && s.proto != DeviceProto::iwarp) return field_error("mpa_crc", "applies only to proto=iwarp");
   if (s.proto == DeviceProto::iwarp && s.port != PortKind::uring)
     return field_error("proto", "iwarp runs on the kernel's TCP: it needs port=uring");
   if (s.port == PortKind::uring && (s.vlan || s.mac))
@@ -224,6 +229,7 @@ std::string format_device_spec(const DeviceSpec& s) {
   if (s.vlan) out += ",vlan=" + std::to_string(*s.vlan);
   if (s.udp_port) out += ",udp_port=" + std::to_string(*s.udp_port);
   if (s.peer_udp_port) out += ",peer_udp_port=" + std::to_string(*s.peer_udp_port);
+  if (s.mpa_crc) out += std::string(",mpa_crc=") + (*s.mpa_crc ? "on" : "off");
   if (!s.eal.empty()) {
     out += ",eal=";
     for (std::size_t i = 0; i < s.eal.size(); ++i) out += (i ? " " : "") + s.eal[i];
@@ -235,7 +241,8 @@ bool operator==(const DeviceSpec& a, const DeviceSpec& b) {
   return a.name == b.name && a.proto == b.proto && a.port == b.port && a.peer == b.peer &&
          a.socket == b.socket && a.role == b.role && a.iface == b.iface && a.pci_addr == b.pci_addr &&
          a.udp_port == b.udp_port && a.peer_udp_port == b.peer_udp_port && a.mac == b.mac &&
-         a.ip4 == b.ip4 && a.ip6 == b.ip6 && a.mtu == b.mtu && a.vlan == b.vlan && a.eal == b.eal;
+         a.ip4 == b.ip4 && a.ip6 == b.ip6 && a.mtu == b.mtu && a.vlan == b.vlan && a.mpa_crc == b.mpa_crc &&
+         a.eal == b.eal;
 }
 
 }  // namespace softrnic::transport

@@ -19,6 +19,11 @@
 //   mtu=N                   link MTU, 68..9216 (path MTU follows: the largest IB MTU that fits)
 //   vlan=N                  802.1Q VLAN ID 1..4094
 //   eal=ARGS                DPDK EAL arguments, space-separated (replace the embedded defaults)
+//   mpa_crc=on|off          proto=iwarp: ask the peer for MPA CRC32c (default on; a peer's
+//                           request is always honoured)
+//
+// proto=iwarp needs port=uring: iWARP rides on the kernel's TCP (io_uring stream transport), on
+// the addresses given by ip4/ip6.
 //
 // Fields that do not apply to the chosen port or protocol are errors, not silently ignored.
 #pragma once
@@ -68,6 +73,7 @@ struct DeviceSpec {
   std::vector<Ipv6Prefix> ip6;
   std::optional<std::uint32_t> mtu;
   std::optional<std::uint16_t> vlan;
+  std::optional<bool> mpa_crc;  // iwarp: ask for MPA CRC32c (default on)
   std::vector<std::string> eal;
 
   bool uses_dpdk() const {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# iWARP between two processes over the kernel's TCP (io_uring stream transport): send, write and
+# read of 0 B to 16 MiB, every byte checked, with MPA CRC on and off; over loopback (127.0.0.1 and
+# ::1) and, with root, across two network namespaces joined by a veth (198.18.0.0/15 and
+# fd00:5052::/64 only; namespaces created and removed here). Each run is captured on the wire and
+# the capture must pass ../shared/tools/pcap_verify.sh (tshark's iWARP dissectors plus the
+# independent MPA CRC checker).
+set -u
+peer=${1:?iwarp_peer binary}; shared=${2:?shared dir}; mode=${3:-loopback}  # loopback | veth | netem
+command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; exit 1; }
+tmp=$(mktemp -d)
+pids=()
+tag=srniw$$
+ns1=${tag}a; ns2=${tag}b; v1=${tag}x; v2=${tag}y
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  ip netns del "$ns1" 2>/dev/null; ip netns del "$ns2" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+rc=0
+port_base=$(( 20000 + $$ % 20000 ))
+n=0
+run() {  # run LABEL CAPTURE_NS CAPTURE_IF SERVER_NS CLIENT_NS SERVER_ADDR CLIENT_ADDR PREFIX CRC
+  local label=$1 cns=$2 cif=$3 sns=$4 clns=$5 saddr=$6 caddr=$7 pfx=$8 crc=$9 key
+  n=$((n + 1)); local port=$((port_base + n))
+  case "$saddr" in *:*) key=ip6 ;; *) key=ip4 ;; esac
+  local ex_s=() ex_c=() ex_t=()
+  [ -n "$sns" ] && ex_s=(ip netns exec "$sns")
+  [ -n "$clns" ] && ex_c=(ip netns exec "$clns")
+  [ -n "$cns" ] && ex_t=(ip netns exec "$cns")
+  local cap="$tmp/$label.pcap"
+  "${ex_t[@]}" tshark -q -B 256 -i "$cif" -w "$cap" -f "tcp port $port" >/dev/null 2>&1 &
+  local tpid=$!; pids+=("$tpid")
+  sleep 2
+  "${ex_s[@]}" "$peer" "name=s,proto=iwarp,port=uring,$key=$saddr/$pfx,mpa_crc=$crc" server "$port" > "$tmp/$label.s" 2>&1 &
+  local spid=$!; pids+=("$spid")
+  sleep 0.3
+  "${ex_c[@]}" "$peer" "name=c,proto=iwarp,port=uring,$key=$caddr/$pfx,mpa_crc=$crc" client "$saddr" "$port" > "$tmp/$label.c" 2>&1
+  local crc_c=$?
+  wait "$spid"; local src=$?
+  sleep 1
+  kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+  cat "$tmp/$label.s" "$tmp/$label.c"
+  if [ $crc_c -ne 0 ] || [ $src -ne 0 ]; then echo "FAIL: $label (server $src, client $crc_c)"; rc=1; return; fi
+  if ! sh "$shared/tools/pcap_verify.sh" "$cap" > "$tmp/$label.verify" 2>&1; then
+    echo "FAIL: $label: the capture does not verify:"; grep -v '^[0-9]*;' "$tmp/$label.verify" | head -20
+    cp "$cap" "${TMPDIR:-/tmp}/softrnic-$label-failed.pcap" 2>/dev/null; rc=1; return
+  fi
+  echo "$label: capture verified by pcap_verify.sh ($(tshark -n -r "$cap" -Y iwarp_ddp_rdmap 2>/dev/null | wc -l) DDP/RDMAP segments)"
+}
+if [ "$mode" = loopback ]; then
+  for crc in on off; do
+    run "lo_v4_crc_$crc" "" lo "" "" 127.0.0.1 127.0.0.1 8 "$crc"
+    run "lo_v6_crc_$crc" "" lo "" "" ::1 ::1 128 "$crc"
+  done
+  exit $rc
+fi
+[ "$(id -u)" -eq 0 ] || { echo "SKIPPED: needs root to create network namespaces"; exit 77; }
+ip netns add "$ns1" && ip netns add "$ns2" || { echo "SKIPPED: cannot create network namespaces"; exit 77; }
+ip link add "$v1" type veth peer name "$v2" && ip link set "$v1" netns "$ns1" && ip link set "$v2" netns "$ns2" || exit 1
+for i in 1 2; do
+  ns=ns$i; ns=${!ns}; v=v$i; v=${!v}
+  ip -n "$ns" link set lo up; ip -n "$ns" link set "$v" up
+  ip -n "$ns" addr add 198.18.0.$i/24 dev "$v"
+  ip -n "$ns" addr add fd00:5052::$i/64 dev "$v" nodad
+  # Segments of one MSS on the wire, so that a retransmission repeats the same segment and the
+  # capture reassembles cleanly in tshark.
+  ip netns exec "$ns" ethtool -K "$v" tso off gso off gro off >/dev/null 2>&1
+done
+if [ "$mode" = netem ]; then
+  for i in 1 2; do
+    ns=ns$i; ns=${!ns}; v=v$i; v=${!v}
+    if ! err=$(ip netns exec "$ns" tc qdisc add dev "$v" root netem loss 2% delay 1ms 1ms reorder 10% 2>&1); then
+      echo "SKIPPED: tc netem is not available here ($err)"; exit 77
+    fi
+  done
+  echo "netem: 2% loss, 10% reordering on both veth ends"
+fi
+run "${mode}_v4" "$ns1" "$v1" "$ns1" "$ns2" 198.18.0.1 198.18.0.2 24 on
+run "${mode}_v6" "$ns1" "$v1" "$ns1" "$ns2" fd00:5052::1 fd00:5052::2 64 off
+exit $rc
