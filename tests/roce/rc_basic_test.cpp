@@ -155,3 +155,43 @@ INSTANTIATE_TEST_SUITE_P(Mtu, RcBasic, ::testing::Values(256u, 1024u, 4096u));
 
 }  // namespace
 }  // namespace softrnic::roce::test
+
+namespace softrnic::roce::test {
+namespace {
+
+TEST(RcZeroLength, ZeroLengthSendWriteAndReadComplete) {
+  PipeWire wire;
+  VirtualClock clock;
+  TwoDevices devs(wire.a, wire.b, clock);
+  devs.connect(verbs::QpType::rc, 1024);
+  std::vector<std::byte> a(8), b(8);
+  const auto acc = verbs::kLocalWrite | verbs::kRemoteWrite | verbs::kRemoteRead | verbs::kZeroBased;
+  const auto ka = *devs.a.dev->memory().register_mr(devs.a.pd, a.data(), 8, 0, acc);
+  const auto kb = *devs.b.dev->memory().register_mr(devs.b.pd, b.data(), 8, 0, acc);
+  RecvWr r;
+  r.num_sge = 1;
+  r.sg[0] = {0, 0, kb};
+  ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
+  SendWr s;
+  s.flags = verbs::kSignaled;
+  s.num_sge = 1;
+  s.sg[0] = {0, 0, ka};
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  s.opcode = verbs::WrOpcode::rdma_write;
+  s.rkey = kb;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  s.opcode = verbs::WrOpcode::rdma_read;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  std::vector<verbs::Cqe> sc, rc;
+  ASSERT_TRUE(devs.run_until([&] {
+    for (auto& c : devs.drain(devs.a.scq)) sc.push_back(c);
+    for (auto& c : devs.drain(devs.b.rcq)) rc.push_back(c);
+    return sc.size() == 3 && rc.size() == 1;
+  })) << "send completions " << sc.size() << ", receive completions " << rc.size();
+  for (const auto& c : sc) EXPECT_EQ(c.status, verbs::WcStatus::success);
+  EXPECT_EQ(rc[0].status, verbs::WcStatus::success);
+  EXPECT_EQ(rc[0].byte_len, 0u);
+}
+
+}  // namespace
+}  // namespace softrnic::roce::test
