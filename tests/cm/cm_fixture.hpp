@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/text_bytes.hpp"
 #include "../roce/harness.hpp"
 #include "cm/connection_manager.hpp"
 
@@ -16,19 +17,8 @@ namespace softrnic::cm::test {
 using roce::test::gid_v4;
 using roce::test::gid_v6;
 
-inline std::vector<std::byte> bytes_of(const std::string& s) {
-  std::vector<std::byte> v(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) v[i] = std::byte(s[i]);
-  return v;
-}
-inline std::string text_of(const std::vector<std::byte>& v) {
-  std::string s;
-  for (auto b : v) {
-    if (b == std::byte{0}) break;
-    s += static_cast<char>(b);
-  }
-  return s;
-}
+using softrnic::test::bytes_of;
+using softrnic::test::text_of;
 
 struct Side {
   roce::test::Endpoint* ep = nullptr;

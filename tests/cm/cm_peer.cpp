@@ -16,43 +16,21 @@
 #include <string>
 #include <vector>
 
-#include <arpa/inet.h>
-
+#include "../common/text_bytes.hpp"
 #include "cm/connection_manager.hpp"
 #include "factory/device_set.hpp"
 
 using namespace softrnic;
 using Clk = std::chrono::steady_clock;
+using test::bytes_of;
+using test::parse_ip;
+using test::text_of;
 
 namespace {
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "cm_peer: %s\n", what.c_str());
   return 1;
-}
-
-std::vector<std::byte> bytes_of(const std::string& s) {
-  std::vector<std::byte> v(s.size());
-  std::memcpy(v.data(), s.data(), s.size());
-  return v;
-}
-std::string text_of(const std::vector<std::byte>& v) {
-  std::string s;
-  for (auto b : v) {
-    if (b == std::byte{0}) break;
-    s += static_cast<char>(b);
-  }
-  return s;
-}
-
-bool parse_ip(const std::string& s, wire::Ipv6Addr& out) {
-  in_addr a4{};
-  if (inet_pton(AF_INET, s.c_str(), &a4) == 1) {
-    const auto* b = reinterpret_cast<const std::uint8_t*>(&a4);
-    out = wire::ipv4_mapped({b[0], b[1], b[2], b[3]});
-    return true;
-  }
-  return inet_pton(AF_INET6, s.c_str(), out.data()) == 1;
 }
 
 // One connection's QP with a registered buffer for one message each way.
@@ -135,8 +113,6 @@ class Peer {
   verbs::Cq* cq_ = nullptr;
 };
 
-std::string text_of_buffer(const std::vector<std::byte>& b) { return text_of(b); }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,7 +168,7 @@ int main(int argc, char** argv) {
     bool disconnecting = false;
     while ((disconnected < n || echoed < n) && Clk::now() < deadline && problems.empty()) {
       peer.poll([&](Link& link) {
-        if (!peer.send(link, "echo:" + text_of_buffer(link.rx))) problems.push_back("echo send failed");
+        if (!peer.send(link, "echo:" + text_of(link.rx))) problems.push_back("echo send failed");
         echoed++;
       });
       if (server_disconnects && !disconnecting && echoed == n) {
@@ -260,8 +236,8 @@ int main(int argc, char** argv) {
   }
   while (disconnected < n && Clk::now() < deadline && problems.empty()) {
     peer.poll([&](Link& link) {
-      if (text_of_buffer(link.rx) != "echo:msg:" + link.tag)
-        problems.push_back("connection " + link.tag + " echoed '" + text_of_buffer(link.rx) + "'");
+      if (text_of(link.rx) != "echo:msg:" + link.tag)
+        problems.push_back("connection " + link.tag + " echoed '" + text_of(link.rx) + "'");
       echoed++;
     });
     if (!disconnecting && echoed == n && !server_disconnects) {

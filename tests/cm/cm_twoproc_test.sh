@@ -6,30 +6,9 @@
 # Addresses 198.18.0.0/15 and fd00:5052::/64 only, in namespaces this test creates and removes.
 set -u
 peer=${1:?cm_peer binary}; shared=${2:?shared dir}; n=${3:-20}
-if [ "$(id -u)" -ne 0 ]; then echo "SKIPPED: needs root to create network namespaces"; exit 77; fi
-command -v ip >/dev/null || { echo "SKIPPED: iproute2 (ip) is not installed"; exit 77; }
 command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; exit 1; }
-tag=srncm$$
-ns1=${tag}a; ns2=${tag}b; v1=${tag}x; v2=${tag}y
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  ip netns del "$ns1" 2>/dev/null; ip netns del "$ns2" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns add "$ns1" && ip netns add "$ns2" || { echo "SKIPPED: cannot create network namespaces"; exit 77; }
-ip link add "$v1" type veth peer name "$v2" || exit 1
-ip link set "$v1" netns "$ns1" && ip link set "$v2" netns "$ns2" || exit 1
-for i in 1 2; do
-  ns=ns$i; ns=${!ns}; v=v$i; v=${!v}
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set "$v" up
-  ip -n "$ns" addr add 198.18.0.$i/24 dev "$v"
-  ip -n "$ns" addr add fd00:5052::$i/64 dev "$v" nodad
-  ip netns exec "$ns" ethtool -K "$v" tx off >/dev/null 2>&1
-done
+. "$(dirname "$0")/../common/netns.sh"
+netns_pair || exit $?
 rc=0
 run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX [MODE]
   local fam=$1 a1=$2 a2=$3 pfx=$4 mode=${5:-accept} key

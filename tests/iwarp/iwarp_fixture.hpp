@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/text_bytes.hpp"
 #include "base/clock.hpp"
 #include "iwarp/device.hpp"
 #include "stream_net.hpp"
@@ -15,19 +16,8 @@ namespace softrnic::iwarp::test {
 
 inline wire::Ipv6Addr ip4(std::uint8_t last) { return wire::ipv4_mapped({198, 18, 1, last}); }
 
-inline std::vector<std::byte> bytes_of(const std::string& s) {
-  std::vector<std::byte> v(s.size());
-  std::memcpy(v.data(), s.data(), s.size());
-  return v;
-}
-inline std::string text_of(const std::vector<std::byte>& v) {
-  std::string s;
-  for (auto b : v) {
-    if (b == std::byte{0}) break;
-    s += static_cast<char>(b);
-  }
-  return s;
-}
+using softrnic::test::bytes_of;
+using softrnic::test::text_of;
 
 struct Side {
   std::unique_ptr<Device> dev;

@@ -6,19 +6,19 @@
 //
 //   iwarp_peer SPEC server PORT
 //   iwarp_peer SPEC client ADDR PORT
-#include <arpa/inet.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "../common/text_bytes.hpp"
 #include "factory/device_set.hpp"
 #include "iwarp/device.hpp"
 
 using namespace softrnic;
 using Clk = std::chrono::steady_clock;
+using test::parse_ip;
 
 namespace {
 
@@ -36,16 +36,6 @@ void pattern(std::byte* p, std::size_t n, std::uint32_t seed) {
     x = x * 1664525u + 1013904223u;
     p[i] = std::byte(x >> 24);
   }
-}
-
-bool parse_ip(const std::string& s, wire::Ipv6Addr& out) {
-  in_addr a4{};
-  if (inet_pton(AF_INET, s.c_str(), &a4) == 1) {
-    const auto* b = reinterpret_cast<const std::uint8_t*>(&a4);
-    out = wire::ipv4_mapped({b[0], b[1], b[2], b[3]});
-    return true;
-  }
-  return inet_pton(AF_INET6, s.c_str(), out.data()) == 1;
 }
 
 struct Buf {
