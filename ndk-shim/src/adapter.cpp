@@ -1,0 +1,251 @@
+// Opening and closing adapters (wskndk.h), listing them, the adapter's dispatch table and the
+// softrnic extension.
+#include <algorithm>
+#include <cstring>
+
+#include "address.hpp"
+#include "objects.hpp"
+#include "softrnic_ndk_ext.h"
+#include "wskndk.h"
+
+namespace softrnic::ndk {
+
+namespace {
+
+constexpr GUID kExtensionGuid = SOFTRNIC_NDK_EXTENSION_GUID_INIT;
+
+// Adapter flags, each a deliberate choice:
+//  IN_ORDER_DMA: RoCE RC accepts packets only in PSN order and iWARP rides on TCP, so bytes of a
+//    message land in increasing address order.
+//  CQ_INTERRUPT_MODERATION: the CQ honours the moderation count (the interval is not timed).
+//  not RDMA_READ_SINK_NOT_REQUIRED: read sinks need local-write rights (and there are no LAMs).
+//  not MULTI_ENGINE: one engine thread serves every connection.
+//  not RDMA_READ_LOCAL_INVALIDATE, not CQ_RESIZE: not implemented.
+//  not LOOPBACK_CONNECTIONS: a device does not connect to its own address.
+constexpr ULONG kAdapterFlags =
+    NDK_ADAPTER_FLAG_IN_ORDER_DMA_SUPPORTED | NDK_ADAPTER_FLAG_CQ_INTERRUPT_MODERATION_SUPPORTED;
+
+ULONG clamp32(std::uint64_t v) { return static_cast<ULONG>(std::min<std::uint64_t>(v, MAXULONG)); }
+
+void fill_info(const Adapter& a, NDK_ADAPTER_INFO& info) {
+  const Backend& b = a.backend();
+  const verbs::DeviceLimits& l = b.limits();
+  info = {};
+  info.Version = a.version;
+  info.VendorId = 0;  // no IEEE OUI of its own
+  info.DeviceId = 0x5352;
+  info.MaxRegistrationSize = l.max_mr_size;
+  info.MaxWindowSize = l.max_mr_size;
+  info.FRMRPageCount = l.max_fast_reg_pages;
+  info.MaxInitiatorRequestSge = l.max_sge;
+  info.MaxReceiveRequestSge = l.max_sge;
+  info.MaxReadRequestSge = l.max_sge;
+  info.MaxTransferLength = clamp32(l.max_msg_size);
+  info.MaxInlineDataSize = l.max_inline;
+  info.MaxInboundReadLimit = l.max_ird;
+  info.MaxOutboundReadLimit = l.max_ord;
+  info.MaxReceiveQueueDepth = l.max_qp_wr;
+  info.MaxInitiatorQueueDepth = l.max_qp_wr;
+  info.MaxSrqDepth = 0;  // no SRQ through the shim yet: NdkCreateSrq is not supported
+  info.MaxCqDepth = l.max_cqe;
+  info.LargeRequestThreshold = 4096;
+  info.MaxCallerData = b.max_caller_data();
+  info.MaxCalleeData = b.max_callee_data();
+  info.AdapterFlags = kAdapterFlags;
+  info.RdmaTechnology = b.technology();
+}
+
+Adapter* adapter(NDK_ADAPTER* p) { return from_ndk<Adapter>(p, NdkObjectTypeAdapter); }
+
+NTSTATUS query_adapter_info(NDK_ADAPTER* p, NDK_ADAPTER_INFO* info, ULONG* size) {
+  Adapter* a = adapter(p);
+  if (a == nullptr || size == nullptr) return STATUS_INVALID_PARAMETER;
+  if (info == nullptr || *size < sizeof(NDK_ADAPTER_INFO)) {
+    *size = sizeof(NDK_ADAPTER_INFO);
+    return STATUS_BUFFER_TOO_SMALL;
+  }
+  fill_info(*a, *info);
+  *size = sizeof(NDK_ADAPTER_INFO);
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS create_pd(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_PD** out) {
+  Adapter* a = adapter(p);
+  if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
+  NDK_OBJECT_HEADER* made = nullptr;
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+      [a](const Done& done) {
+        auto h = a->backend().memory().alloc_pd();
+        if (!h) {
+          done->finish(STATUS_INSUFFICIENT_RESOURCES);
+          return;
+        }
+        auto* pd = new Pd();
+        init_header(pd->ndk.Header, NdkObjectTypePd, a->version);
+        pd->ndk.Dispatch = &kPdDispatch;
+        pd->adapter = a;
+        pd->handle = *h;
+        depend(pd->node, a->node);
+        pd->node.destroy = [pd] {
+          (void)pd->adapter->backend().memory().free_pd(pd->handle);
+          delete pd;
+        };
+        done->finish(STATUS_SUCCESS, &pd->ndk.Header);
+      },
+      &made);
+  if (st == STATUS_SUCCESS) *out = reinterpret_cast<NDK_PD*>(made);
+  return st;
+}
+
+NTSTATUS create_shared_endpoint(NDK_ADAPTER* p, CONST PSOCKADDR, ULONG, NDK_FN_CREATE_COMPLETION,
+                                PVOID, NDK_SHARED_ENDPOINT**) {
+  if (adapter(p) == nullptr) return STATUS_INVALID_PARAMETER;
+  return STATUS_NOT_SUPPORTED;
+}
+
+NTSTATUS build_lam(NDK_ADAPTER* p, MDL*, SIZE_T, NDK_FN_REQUEST_COMPLETION, PVOID,
+                   NDK_LOGICAL_ADDRESS_MAPPING*, ULONG*, ULONG*) {
+  if (adapter(p) == nullptr) return STATUS_INVALID_PARAMETER;
+  return STATUS_NOT_SUPPORTED;
+}
+
+VOID release_lam(NDK_ADAPTER*, NDK_LOGICAL_ADDRESS_MAPPING*) {}
+
+NTSTATUS ext_set_async_mode(NDK_ADAPTER* p, ULONG mode) {
+  Adapter* a = adapter(p);
+  if (a == nullptr || mode > SOFTRNIC_NDK_ASYNC_ALWAYS_INLINE) return STATUS_INVALID_PARAMETER;
+  a->mode.store(static_cast<AsyncMode>(mode));
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS ext_query_counters(NDK_ADAPTER* p, NDIS_NDK_PERFORMANCE_COUNTERS* out) {
+  Adapter* a = adapter(p);
+  if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
+  NDIS_NDK_PERFORMANCE_COUNTERS c{};
+  const ConnectionCounters& k = a->dev->counters;
+  c.Connect = k.connect.load();
+  c.Accept = k.accept.load();
+  c.ConnectFailure = k.connect_failure.load();
+  c.ConnectionError = k.connection_error.load();
+  c.ActiveConnection = k.active.load();
+  c.CQError = k.cq_error.load();
+  Backend::Traffic t;
+  a->rt->run_and_wait([&] { t = a->backend().traffic(); });
+  c.RDMAInOctets = t.in_octets;
+  c.RDMAOutOctets = t.out_octets;
+  c.RDMAInFrames = t.in_frames;
+  c.RDMAOutFrames = t.out_frames;
+  *out = c;
+  return STATUS_SUCCESS;
+}
+
+const SOFTRNIC_NDK_EXTENSION_DISPATCH kExtension = {ext_set_async_mode, ext_query_counters};
+
+NTSTATUS open_adapter(NDK_VERSION version, NET_IFINDEX ifindex, NDK_ADAPTER** out) {
+  if (out == nullptr) return STATUS_INVALID_PARAMETER;
+  NDK_VERSION granted{};
+  if (version.Major == SOFTRNIC_NDK_V1_MAJOR && version.Minor <= SOFTRNIC_NDK_V1_MINOR) {
+    granted = {SOFTRNIC_NDK_V1_MAJOR, SOFTRNIC_NDK_V1_MINOR};
+  } else if (version.Major == SOFTRNIC_NDK_V2_MAJOR && version.Minor <= SOFTRNIC_NDK_V2_MINOR) {
+    granted = {SOFTRNIC_NDK_V2_MAJOR, SOFTRNIC_NDK_V2_MINOR};
+  } else {
+    return NDIS_STATUS_BAD_VERSION;
+  }
+  NTSTATUS st = STATUS_SUCCESS;
+  Runtime* rt = Runtime::instance(&st);
+  if (rt == nullptr) return st;
+  DeviceEntry* dev = rt->find(ifindex);
+  if (dev == nullptr) return STATUS_INVALID_ADDRESS;
+  auto* a = new Adapter();
+  init_header(a->ndk.Header, NdkObjectTypeAdapter, granted);
+  a->ndk.Dispatch = &kAdapterDispatch;
+  a->rt = rt;
+  a->dev = dev;
+  a->version = granted;
+  *out = &a->ndk;
+  return STATUS_SUCCESS;
+}
+
+VOID close_adapter(NDK_ADAPTER* p) {
+  Adapter* a = adapter(p);
+  if (a == nullptr) return;
+  // Every callback runs on the engine thread: once this runs there, none of this adapter's is
+  // still running. Objects the consumer left open stay with the engine until the process ends.
+  a->rt->run_and_wait([] {});
+  a->ndk.Header.ObjectType = NdkObjectTypeUndefined;
+  if (a->node.successors == 0) delete a;
+}
+
+NTSTATUS wsk_open(PWSK_CLIENT, NDK_VERSION version, NET_IFINDEX ifindex, NDK_ADAPTER** out) {
+  return open_adapter(version, ifindex, out);
+}
+
+VOID wsk_close(PWSK_CLIENT, NDK_ADAPTER* p) { close_adapter(p); }
+
+}  // namespace
+
+NTSTATUS query_extension(NDK_OBJECT_HEADER* obj, GUID* id, NDK_VERSION version,
+                         NDK_EXTENSION_INTERFACE* out) {
+  if (obj == nullptr || id == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
+  if (std::memcmp(id, &kExtensionGuid, sizeof(GUID)) != 0 || version.Major != 1)
+    return STATUS_NOT_SUPPORTED;
+  out->Dispatch = &kExtension;
+  return STATUS_SUCCESS;
+}
+
+NTSTATUS adapter_create_cq(NDK_ADAPTER*, ULONG, NDK_FN_CQ_NOTIFICATION_CALLBACK, PVOID,
+                           GROUP_AFFINITY*, NDK_FN_CREATE_COMPLETION, PVOID, NDK_CQ**);
+NTSTATUS adapter_create_connector(NDK_ADAPTER*, NDK_FN_CREATE_COMPLETION, PVOID,
+                                  NDK_CONNECTOR**);
+NTSTATUS adapter_create_listener(NDK_ADAPTER*, NDK_FN_CONNECT_EVENT_CALLBACK, PVOID,
+                                 NDK_FN_CREATE_COMPLETION, PVOID, NDK_LISTENER**);
+
+const NDK_ADAPTER_DISPATCH kAdapterDispatch = {
+    query_extension,  query_adapter_info,       adapter_create_cq,
+    create_pd,        create_shared_endpoint,   adapter_create_connector,
+    adapter_create_listener, build_lam,         release_lam,
+};
+
+}  // namespace softrnic::ndk
+
+extern "C" {
+
+NTSTATUS NdkOpenAdapter(NDK_VERSION Version, NET_IFINDEX IfIndex, NDK_ADAPTER** ppAdapter) {
+  return softrnic::ndk::open_adapter(Version, IfIndex, ppAdapter);
+}
+
+VOID NdkCloseAdapter(NDK_ADAPTER* pAdapter) { softrnic::ndk::close_adapter(pAdapter); }
+
+NTSTATUS NdkListAdapters(SOFTRNIC_NDK_ADAPTER_ENTRY* Entries, ULONG* pCount) {
+  using namespace softrnic::ndk;
+  if (pCount == nullptr || (Entries == nullptr && *pCount != 0)) return STATUS_INVALID_PARAMETER;
+  NTSTATUS st = STATUS_SUCCESS;
+  Runtime* rt = Runtime::instance(&st);
+  if (rt == nullptr) return st;
+  const auto devs = rt->devices();
+  const ULONG room = *pCount;
+  for (ULONG i = 0; i < devs.size() && i < room; ++i) {
+    SOFTRNIC_NDK_ADAPTER_ENTRY& e = Entries[i];
+    e = {};
+    e.IfIndex = devs[i]->ifindex;
+    e.RdmaTechnology = devs[i]->backend->technology();
+    std::strncpy(e.Name, devs[i]->name.c_str(), SOFTRNIC_NDK_ADAPTER_NAME_MAX - 1);
+    for (const auto& ip : devs[i]->backend->addresses()) {
+      if (e.AddressCount == SOFTRNIC_NDK_ADAPTER_ADDRESSES_MAX) break;
+      ULONG len = sizeof(SOCKADDR_INET);
+      if (to_sockaddr({ip, 0}, reinterpret_cast<SOCKADDR*>(&e.Addresses[e.AddressCount]), &len) ==
+          STATUS_SUCCESS)
+        ++e.AddressCount;
+    }
+  }
+  *pCount = static_cast<ULONG>(devs.size());
+  return devs.size() <= room ? STATUS_SUCCESS : STATUS_BUFFER_TOO_SMALL;
+}
+
+VOID SoftrnicGetWskProviderNdkDispatch(WSK_PROVIDER_NDK_DISPATCH* Dispatch) {
+  if (Dispatch == nullptr) return;
+  Dispatch->WskOpenNdkAdapter = softrnic::ndk::wsk_open;
+  Dispatch->WskCloseNdkAdapter = softrnic::ndk::wsk_close;
+}
+
+}  // extern "C"

@@ -1,0 +1,75 @@
+// What the NDK objects need from an engine device, whatever its wire protocol: the verbs objects,
+// the work-request rings and connection management by IP address. One implementation per wire
+// protocol (backend_roce.cpp, backend_iwarp.cpp); the NDK objects never see which one they use.
+//
+// Threads: every call except post_send/post_recv runs on the engine thread (runtime.hpp).
+// post_send/post_recv are called from one consumer thread per queue, as the engines allow.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/result.hpp"
+#include "cm/connection_manager.hpp"
+#include "ndkinfo.h"
+#include "roce/wr.hpp"
+#include "verbs/cq.hpp"
+#include "verbs/limits.hpp"
+#include "verbs/memory.hpp"
+
+namespace softrnic::ndk {
+
+// An engine QP as the backend made it (roce::Qp or iwarp::Qp).
+struct EngineQp;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual NDK_RDMA_TECHNOLOGY technology() const = 0;
+  virtual const verbs::DeviceLimits& limits() const = 0;
+  // The device's addresses as GIDs (IPv4 as ::ffff:a.b.c.d).
+  virtual std::vector<wire::Ipv6Addr> addresses() const = 0;
+  // Private-data limits of the connection protocol (connect; accept and reject).
+  virtual std::uint32_t max_caller_data() const = 0;
+  virtual std::uint32_t max_callee_data() const = 0;
+  // Bytes and frames moved so far (the NDK performance counters 26..29).
+  struct Traffic {
+    std::uint64_t in_octets = 0, out_octets = 0, in_frames = 0, out_frames = 0;
+  };
+  virtual Traffic traffic() const = 0;
+
+  virtual verbs::MemoryTable& memory() = 0;
+  [[nodiscard]] virtual Result<verbs::Cq*> create_cq(std::uint32_t depth) = 0;
+  [[nodiscard]] virtual Result<EngineQp*> create_qp(const roce::QpInit& init) = 0;
+  virtual void destroy_qp(EngineQp* qp) = 0;
+  virtual std::uint32_t qpn(const EngineQp* qp) const = 0;
+  // Whether the QP still waits for its connection (receives are held by the shim until then).
+  virtual bool in_reset(const EngineQp* qp) const = 0;
+  // Whether send-queue work may be posted (the connection is up or has failed).
+  virtual bool can_send(const EngineQp* qp) const = 0;
+  // Moves the QP to the error state: every queued and later work request completes flushed.
+  virtual void flush(EngineQp* qp) = 0;
+
+  [[nodiscard]] virtual Result<void> post_send(EngineQp* qp, const roce::SendWr& wr) = 0;
+  [[nodiscard]] virtual Result<void> post_recv(EngineQp* qp, const roce::RecvWr& wr) = 0;
+
+  [[nodiscard]] virtual Result<cm::ListenerId> listen(const cm::Address& local,
+                                                      cm::Handler handler) = 0;
+  // Listeners that cannot be removed from the engine are left to the shim's filtering.
+  virtual void stop_listening(cm::ListenerId id) = 0;
+  [[nodiscard]] virtual Result<cm::ConnId> connect(EngineQp* qp, const cm::ConnectParams& p,
+                                                   cm::Handler handler) = 0;
+  [[nodiscard]] virtual Result<void> accept(cm::ConnId id, EngineQp* qp,
+                                            const cm::AcceptParams& p, cm::Handler handler) = 0;
+  [[nodiscard]] virtual Result<void> reject(cm::ConnId id,
+                                            std::span<const std::byte> private_data) = 0;
+  [[nodiscard]] virtual Result<void> disconnect(cm::ConnId id) = 0;
+
+  // One engine iteration: the device, then its connection management.
+  virtual std::size_t poll() = 0;
+};
+
+}  // namespace softrnic::ndk

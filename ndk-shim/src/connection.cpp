@@ -1,0 +1,585 @@
+// NDK_CONNECTOR and NDK_LISTENER over the backend's connection calls (NDKPI reference 3.5).
+//
+// How the NDK handshake maps onto the engine's: the active side's NdkConnect completes when the
+// peer has accepted (the CM's "established": REP received, QP in RTS, RTU sent), so
+// NdkCompleteConnect has nothing left to send and completes at once. The passive side's NdkAccept
+// completes when the active side's RTU arrives (the CM's "established" there). On iWARP the MPA
+// reply plays the REP's part; the passive side may send once NdkAccept has completed.
+// A peer's disconnect fires the disconnect event once and flushes nothing; NdkDisconnect ends the
+// connection and then flushes the QP (pending work completes with STATUS_CANCELLED).
+#include <algorithm>
+#include <cstring>
+
+#include "address.hpp"
+#include "objects.hpp"
+#include "qp_internal.hpp"
+#include "status.hpp"
+
+namespace softrnic::ndk {
+
+namespace {
+
+using State = Connector::State;
+
+Connector* conn_of(NDK_CONNECTOR* p) { return from_ndk<Connector>(p, NdkObjectTypeConnector); }
+Listener* listener_of(NDK_LISTENER* p) { return from_ndk<Listener>(p, NdkObjectTypeListener); }
+
+std::uint8_t read_limit(ULONG wanted, std::uint32_t device_max) {
+  return static_cast<std::uint8_t>(std::min<std::uint32_t>({wanted, device_max, 255u}));
+}
+
+NTSTATUS connect_failure_status(const cm::CmEvent& e) {
+  const std::string& m = e.message;
+  if (m.find("unreachable") != std::string::npos || m.find("resolve") != std::string::npos)
+    return STATUS_HOST_UNREACHABLE;
+  if (m.find("retr") != std::string::npos || m.find("timeout") != std::string::npos ||
+      m.find("timed out") != std::string::npos || m.find("no answer") != std::string::npos)
+    return STATUS_IO_TIMEOUT;
+  return STATUS_CONNECTION_ABORTED;
+}
+
+// Takes the pending request out of the connector before finishing it: its callback may close
+// the connector.
+void finish_pending(Connector& c, NTSTATUS status) {
+  if (Done d = std::move(c.pending)) d->finish(status);
+}
+
+void report_disconnect(Connector& c) {
+  if (c.disconnect_reported) return;
+  if (c.disconnect_event == nullptr && c.disconnect_event_ex == nullptr) return;
+  c.disconnect_reported = true;
+  if (c.disconnect_event_ex != nullptr)
+    c.disconnect_event_ex(c.disconnect_ctx, 0);
+  else
+    c.disconnect_event(c.disconnect_ctx);
+}
+
+void on_event(Connector& c, const cm::CmEvent& e) {
+  ConnectionCounters& k = c.adapter->dev->counters;
+  switch (e.type) {
+    case cm::CmEvent::Type::connect_request: return;
+    case cm::CmEvent::Type::established:
+      if (c.state == State::connecting) {
+        c.private_data = e.private_data;
+        c.inbound_read_limit = e.responder_resources;
+        c.outbound_read_limit = e.initiator_depth;
+        c.local = e.local;
+        c.peer = e.remote;
+        c.state = State::connected;
+        release_held_receives(*c.qp);
+        k.connect.fetch_add(1);
+        k.active.fetch_add(1);
+        finish_pending(c, STATUS_SUCCESS);
+      } else if (c.state == State::accepting) {
+        c.state = State::established;
+        k.accept.fetch_add(1);
+        k.active.fetch_add(1);
+        finish_pending(c, STATUS_SUCCESS);
+      }
+      return;
+    case cm::CmEvent::Type::rejected:
+      if (c.state != State::connecting) return;
+      c.private_data = e.private_data;  // a consumer's reject carries its private data
+      c.state = State::closed_down;
+      k.connect_failure.fetch_add(1);
+      finish_pending(c, STATUS_CONNECTION_REFUSED);
+      return;
+    case cm::CmEvent::Type::connect_error: {
+      const bool accepting = c.state == State::accepting;
+      if (c.state != State::connecting && !accepting) return;
+      c.state = State::closed_down;
+      k.connect_failure.fetch_add(1);
+      finish_pending(c, accepting ? STATUS_CONNECTION_ABORTED : connect_failure_status(e));
+      return;
+    }
+    case cm::CmEvent::Type::disconnected:
+      if (c.state == State::disconnecting) {
+        c.state = State::closed_down;
+        k.active.fetch_sub(1);
+        flush_engine_qp(*c.qp);
+        finish_pending(c, STATUS_SUCCESS);
+        return;
+      }
+      if (c.state == State::connected || c.state == State::established) {
+        c.peer_disconnected = true;
+        k.active.fetch_sub(1);
+        if (c.state == State::established) report_disconnect(c);
+      }
+      return;
+  }
+}
+
+cm::Handler handler_for(Connector& c) {
+  auto ref = c.self;
+  return [ref](const cm::CmEvent& e) {
+    if (ref->object != nullptr) on_event(*ref->object, e);
+  };
+}
+
+// Ties the connector to its QP: the QP may not close before the connector (reference 3.2).
+void attach(Connector& c, Qp& q) {
+  c.qp = &q;
+  q.connector = &c;
+  depend(c.node, q.node);
+}
+
+NTSTATUS close_connector(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
+  Connector* c = h ? conn_of(reinterpret_cast<NDK_CONNECTOR*>(h)) : nullptr;
+  if (c == nullptr) return STATUS_INVALID_PARAMETER;
+  Adapter* a = c->adapter;
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [c](const Done& done) {
+    Backend& b = c->adapter->backend();
+    c->closing = true;
+    switch (c->state) {
+      case State::requested: (void)b.reject(c->id, {}); break;  // an implicit reject
+      case State::connecting:
+      case State::accepting:
+      case State::connected:
+      case State::established:
+        (void)b.disconnect(c->id);
+        c->adapter->dev->counters.active.fetch_sub(
+            c->state == State::connected || c->state == State::established ? 1 : 0);
+        break;
+      default: break;
+    }
+    // A QP that carried the connection is flushed; one whose connect was refused is left in
+    // RESET, ready for another attempt.
+    const bool carried = c->state == State::accepting || c->state == State::connected ||
+                         c->state == State::established || c->state == State::disconnecting ||
+                         c->peer_disconnected;
+    c->state = State::closed_down;
+    c->self->object = nullptr;
+    finish_pending(*c, STATUS_CANCELLED);
+    if (c->qp != nullptr) {
+      if (carried) flush_engine_qp(*c->qp);
+      c->qp->connector = nullptr;
+    }
+    c->node.destroy = [c] { delete c; };
+    close_node(c->node, done);
+  });
+}
+
+NTSTATUS check_private_data(const PVOID data, ULONG length, std::uint32_t max) {
+  if (length != 0 && data == nullptr) return STATUS_INVALID_PARAMETER;
+  if (length > max) return STATUS_INVALID_PARAMETER;
+  return STATUS_SUCCESS;
+}
+
+std::vector<std::byte> copy_bytes(const PVOID data, ULONG length) {
+  std::vector<std::byte> v(length);
+  if (length != 0) std::memcpy(v.data(), data, length);
+  return v;
+}
+
+NTSTATUS connect(NDK_CONNECTOR* p, NDK_QP* qp_p, CONST PSOCKADDR src, ULONG src_len,
+                 CONST PSOCKADDR dst, ULONG dst_len, ULONG ird, ULONG ord, CONST PVOID pdata,
+                 ULONG pdata_len, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  Connector* c = conn_of(p);
+  Qp* q = from_ndk<Qp>(qp_p, NdkObjectTypeQp);
+  if (c == nullptr || q == nullptr || q->pd->adapter->dev != c->adapter->dev)
+    return STATUS_INVALID_PARAMETER;
+  Adapter* a = c->adapter;
+  cm::Address remote, local;
+  if (NTSTATUS st = from_sockaddr(dst, dst_len, remote); st != STATUS_SUCCESS) return st;
+  if (src != nullptr) {
+    if (NTSTATUS st = from_sockaddr(src, src_len, local); st != STATUS_SUCCESS) return st;
+  }
+  if (NTSTATUS st = check_private_data(pdata, pdata_len, a->backend().max_caller_data());
+      st != STATUS_SUCCESS)
+    return st;
+  if (remote.port == 0 || remote.ip == wire::Ipv6Addr{}) return STATUS_INVALID_ADDRESS;
+  auto data = copy_bytes(pdata, pdata_len);
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+               [c, q, remote, local, ird, ord, data = std::move(data)](const Done& done) {
+                 if (c->state != State::idle || q->connector != nullptr) {
+                   done->finish(STATUS_INVALID_DEVICE_STATE);
+                   return;
+                 }
+                 Backend& b = c->adapter->backend();
+                 cm::ConnectParams params;
+                 params.remote = remote;
+                 if (local.ip != wire::Ipv6Addr{}) params.local_ip = local.ip;
+                 params.local_port = local.port;
+                 params.private_data = data;
+                 params.responder_resources = read_limit(ird, b.limits().max_ird);
+                 params.initiator_depth = read_limit(ord, b.limits().max_ord);
+                 auto id = b.connect(q->eqp, params, handler_for(*c));
+                 if (!id) {
+                   const bool foreign = id.error().message.find("not an address") != std::string::npos ||
+                                        id.error().message.find("no IPv") != std::string::npos;
+                   done->finish(foreign ? STATUS_INVALID_ADDRESS : error_status(id.error()));
+                   return;
+                 }
+                 c->id = *id;
+                 c->state = State::connecting;
+                 attach(*c, *q);
+                 c->pending = done;
+               });
+}
+
+NTSTATUS connect_with_shared_endpoint(NDK_CONNECTOR* p, NDK_QP*, NDK_SHARED_ENDPOINT*,
+                                      CONST PSOCKADDR, ULONG, ULONG, ULONG, CONST PVOID, ULONG,
+                                      NDK_FN_REQUEST_COMPLETION, PVOID) {
+  // Shared endpoints cannot be created (NdkCreateSharedEndpoint is not supported).
+  return conn_of(p) ? STATUS_NOT_SUPPORTED : STATUS_INVALID_PARAMETER;
+}
+
+NTSTATUS complete_connect_common(NDK_CONNECTOR* p, NDK_FN_DISCONNECT_EVENT_CALLBACK plain,
+                                 NDK_FN_DISCONNECT_EVENT_CALLBACK_EX ex, PVOID dctx,
+                                 NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  Connector* c = conn_of(p);
+  if (c == nullptr) return STATUS_INVALID_PARAMETER;
+  Adapter* a = c->adapter;
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+               [c, plain, ex, dctx](const Done& done) {
+                 if (c->state != State::connected) {
+                   done->finish(STATUS_CONNECTION_INVALID);
+                   return;
+                 }
+                 c->disconnect_event = plain;
+                 c->disconnect_event_ex = ex;
+                 c->disconnect_ctx = dctx;
+                 c->state = State::established;
+                 const bool already_gone = c->peer_disconnected;
+                 auto ref = c->self;
+                 done->finish(STATUS_SUCCESS);
+                 // A disconnect that came before CompleteConnect is reported now, once.
+                 if (already_gone && ref->object != nullptr) report_disconnect(*ref->object);
+               });
+}
+
+NTSTATUS complete_connect(NDK_CONNECTOR* p, NDK_FN_DISCONNECT_EVENT_CALLBACK d, PVOID dctx,
+                          NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  return complete_connect_common(p, d, nullptr, dctx, cb, ctx);
+}
+
+NTSTATUS complete_connect_ex(NDK_CONNECTOR* p, NDK_FN_DISCONNECT_EVENT_CALLBACK_EX d, PVOID dctx,
+                             NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  return complete_connect_common(p, nullptr, d, dctx, cb, ctx);
+}
+
+NTSTATUS accept_common(NDK_CONNECTOR* p, NDK_QP* qp_p, ULONG ird, ULONG ord, CONST PVOID pdata,
+                       ULONG pdata_len, NDK_FN_DISCONNECT_EVENT_CALLBACK plain,
+                       NDK_FN_DISCONNECT_EVENT_CALLBACK_EX ex, PVOID dctx,
+                       NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  Connector* c = conn_of(p);
+  Qp* q = from_ndk<Qp>(qp_p, NdkObjectTypeQp);
+  if (c == nullptr || q == nullptr || q->pd->adapter->dev != c->adapter->dev)
+    return STATUS_INVALID_PARAMETER;
+  Adapter* a = c->adapter;
+  if (NTSTATUS st = check_private_data(pdata, pdata_len, a->backend().max_callee_data());
+      st != STATUS_SUCCESS)
+    return st;
+  auto data = copy_bytes(pdata, pdata_len);
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+               [c, q, ird, ord, plain, ex, dctx, data = std::move(data)](const Done& done) {
+                 if (c->state != State::requested || q->connector != nullptr) {
+                   done->finish(c->state == State::closed_down ? STATUS_CONNECTION_ABORTED
+                                                               : STATUS_CONNECTION_INVALID);
+                   return;
+                 }
+                 Backend& b = c->adapter->backend();
+                 cm::AcceptParams params;
+                 params.private_data = data;
+                 params.responder_resources = read_limit(ird, b.limits().max_ird);
+                 params.initiator_depth = read_limit(ord, b.limits().max_ord);
+                 auto r = b.accept(c->id, q->eqp, params, handler_for(*c));
+                 if (!r) {
+                   done->finish(error_status(r.error()));
+                   return;
+                 }
+                 attach(*c, *q);
+                 release_held_receives(*q);
+                 c->inbound_read_limit =
+                     std::min<ULONG>(params.responder_resources, c->inbound_read_limit);
+                 c->outbound_read_limit =
+                     std::min<ULONG>(params.initiator_depth, c->outbound_read_limit);
+                 c->disconnect_event = plain;
+                 c->disconnect_event_ex = ex;
+                 c->disconnect_ctx = dctx;
+                 c->state = State::accepting;
+                 c->pending = done;
+               });
+}
+
+NTSTATUS accept(NDK_CONNECTOR* p, NDK_QP* qp, ULONG ird, ULONG ord, CONST PVOID pdata,
+                ULONG pdata_len, NDK_FN_DISCONNECT_EVENT_CALLBACK d, PVOID dctx,
+                NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  return accept_common(p, qp, ird, ord, pdata, pdata_len, d, nullptr, dctx, cb, ctx);
+}
+
+NTSTATUS accept_ex(NDK_CONNECTOR* p, NDK_QP* qp, ULONG ird, ULONG ord, CONST PVOID pdata,
+                   ULONG pdata_len, NDK_FN_DISCONNECT_EVENT_CALLBACK_EX d, PVOID dctx,
+                   NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  return accept_common(p, qp, ird, ord, pdata, pdata_len, nullptr, d, dctx, cb, ctx);
+}
+
+NTSTATUS reject(NDK_CONNECTOR* p, CONST PVOID pdata, ULONG pdata_len) {
+  Connector* c = conn_of(p);
+  if (c == nullptr) return STATUS_INVALID_PARAMETER;
+  if (NTSTATUS st = check_private_data(pdata, pdata_len, c->adapter->backend().max_callee_data());
+      st != STATUS_SUCCESS)
+    return st;
+  NTSTATUS st = STATUS_SUCCESS;
+  c->adapter->rt->run_and_wait([&] {
+    Backend& b = c->adapter->backend();
+    if (c->state == State::requested) {
+      const auto data = copy_bytes(pdata, pdata_len);
+      auto r = b.reject(c->id, data);
+      st = r ? STATUS_SUCCESS : STATUS_CONNECTION_ABORTED;
+      c->state = State::closed_down;
+    } else if (c->state == State::connected) {
+      // The active side refusing what the peer accepted (IRD/ORD, private data): end it.
+      (void)b.disconnect(c->id);
+      c->adapter->dev->counters.active.fetch_sub(1);
+      c->state = State::closed_down;
+    } else {
+      st = STATUS_CONNECTION_INVALID;
+    }
+  });
+  return st;
+}
+
+NTSTATUS get_connection_data(NDK_CONNECTOR* p, ULONG* ird, ULONG* ord, PVOID data, ULONG* len) {
+  Connector* c = conn_of(p);
+  if (c == nullptr || len == nullptr || (data == nullptr && *len != 0))
+    return STATUS_INVALID_PARAMETER;
+  NTSTATUS st = STATUS_SUCCESS;
+  c->adapter->rt->run_and_wait([&] {
+    // Reference 3.5: before Accept (passive) or CompleteConnect (active), or after a refusal.
+    if (c->state != State::requested && c->state != State::connected &&
+        !(c->state == State::closed_down && !c->private_data.empty())) {
+      st = STATUS_CONNECTION_INVALID;
+      return;
+    }
+    if (ird) *ird = c->inbound_read_limit;
+    if (ord) *ord = c->outbound_read_limit;
+    const auto rds = static_cast<ULONG>(c->private_data.size());
+    if (data != nullptr) std::memcpy(data, c->private_data.data(), std::min(*len, rds));
+    if (data != nullptr && *len < rds) st = STATUS_BUFFER_TOO_SMALL;
+    *len = rds;
+  });
+  return st;
+}
+
+NTSTATUS address_of(NDK_CONNECTOR* p, PSOCKADDR out, ULONG* len, bool local) {
+  Connector* c = conn_of(p);
+  if (c == nullptr || len == nullptr) return STATUS_INVALID_PARAMETER;
+  NTSTATUS st = STATUS_SUCCESS;
+  c->adapter->rt->run_and_wait([&] {
+    if (c->state == State::idle || c->state == State::connecting) {
+      st = STATUS_CONNECTION_INVALID;
+      return;
+    }
+    st = to_sockaddr(local ? c->local : c->peer, out, len);
+  });
+  return st;
+}
+
+NTSTATUS get_local_address(NDK_CONNECTOR* p, PSOCKADDR out, ULONG* len) {
+  return address_of(p, out, len, true);
+}
+
+NTSTATUS get_peer_address(NDK_CONNECTOR* p, PSOCKADDR out, ULONG* len) {
+  return address_of(p, out, len, false);
+}
+
+NTSTATUS disconnect(NDK_CONNECTOR* p, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  Connector* c = conn_of(p);
+  if (c == nullptr) return STATUS_INVALID_PARAMETER;
+  Adapter* a = c->adapter;
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [c](const Done& done) {
+    const bool up = c->state == State::connected || c->state == State::established ||
+                    c->state == State::accepting;
+    if (!up) {
+      done->finish(STATUS_CONNECTION_INVALID);
+      return;
+    }
+    if (c->peer_disconnected || !c->adapter->backend().disconnect(c->id)) {
+      // The peer ended it already: only the flush is left to do.
+      c->state = State::closed_down;
+      flush_engine_qp(*c->qp);
+      done->finish(STATUS_SUCCESS);
+      return;
+    }
+    c->state = State::disconnecting;
+    c->pending = done;
+  });
+}
+
+// ---- listener ----
+
+NTSTATUS close_listener(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
+  Listener* l = h ? listener_of(reinterpret_cast<NDK_LISTENER*>(h)) : nullptr;
+  if (l == nullptr) return STATUS_INVALID_PARAMETER;
+  Adapter* a = l->adapter;
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [l](const Done& done) {
+    // New requests stop at once; the close itself waits for the connectors it handed out.
+    l->closed = true;
+    if (l->listening) l->adapter->backend().stop_listening(l->id);
+    l->self->object = nullptr;
+    l->node.destroy = [l] { delete l; };
+    close_node(l->node, done);
+  });
+}
+
+bool is_device_address(Backend& b, const wire::Ipv6Addr& ip) {
+  if (ip == wire::Ipv6Addr{}) return true;
+  const auto mine = b.addresses();
+  return std::find(mine.begin(), mine.end(), ip) != mine.end();
+}
+
+NTSTATUS listen(NDK_LISTENER* p, CONST PSOCKADDR addr, ULONG len, NDK_FN_REQUEST_COMPLETION cb,
+                PVOID ctx) {
+  Listener* l = listener_of(p);
+  if (l == nullptr) return STATUS_INVALID_PARAMETER;
+  cm::Address local;
+  if (NTSTATUS st = from_sockaddr(addr, len, local); st != STATUS_SUCCESS) return st;
+  Adapter* a = l->adapter;
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [l, local](const Done& done) {
+    Backend& b = l->adapter->backend();
+    if (l->listening || l->closed) {
+      done->finish(STATUS_INVALID_DEVICE_STATE);
+      return;
+    }
+    if (!is_device_address(b, local.ip)) {
+      done->finish(STATUS_INVALID_ADDRESS);
+      return;
+    }
+    auto ref = l->self;
+    cm::Handler h = [ref](const cm::CmEvent& e) {
+      if (e.type != cm::CmEvent::Type::connect_request) return;
+      if (ref->object != nullptr) on_connect_request(*ref->object, e);
+    };
+    cm::Address at = local;
+    // Port 0: the shim picks one from the ephemeral range (reference 3.5).
+    const std::uint32_t first = local.port != 0 ? local.port : 49152;
+    const std::uint32_t last = local.port != 0 ? local.port : 65535;
+    for (std::uint32_t port = first; port <= last; ++port) {
+      at.port = static_cast<std::uint16_t>(port);
+      auto id = b.listen(at, h);
+      if (id) {
+        l->id = *id;
+        l->local = at;
+        l->listening = true;
+        done->finish(STATUS_SUCCESS);
+        return;
+      }
+      if (id.error().code != Errc::busy) {
+        done->finish(error_status(id.error()));
+        return;
+      }
+    }
+    done->finish(local.port != 0 ? STATUS_SHARING_VIOLATION : STATUS_TOO_MANY_ADDRESSES);
+  });
+}
+
+NTSTATUS listener_local_address(NDK_LISTENER* p, PSOCKADDR out, ULONG* len) {
+  Listener* l = listener_of(p);
+  if (l == nullptr || len == nullptr) return STATUS_INVALID_PARAMETER;
+  NTSTATUS st = STATUS_SUCCESS;
+  l->adapter->rt->run_and_wait([&] {
+    st = l->listening ? to_sockaddr(l->local, out, len) : STATUS_INVALID_DEVICE_STATE;
+  });
+  return st;
+}
+
+VOID control_connect_events(NDK_LISTENER* p, BOOLEAN pause) {
+  if (Listener* l = listener_of(p)) l->paused.store(pause != FALSE);
+}
+
+NTSTATUS shared_endpoint_close(NDK_OBJECT_HEADER*, NDK_FN_CLOSE_COMPLETION, PVOID) {
+  return STATUS_INVALID_PARAMETER;  // never created
+}
+NTSTATUS shared_endpoint_address(NDK_SHARED_ENDPOINT*, PSOCKADDR, ULONG*) {
+  return STATUS_INVALID_PARAMETER;
+}
+
+}  // namespace
+
+void on_connect_request(Listener& l, const cm::CmEvent& e) {
+  Backend& b = l.adapter->backend();
+  // A paused listener is as if there were none (reference 3.5).
+  if (l.paused.load() || l.closed) {
+    (void)b.reject(e.conn, {});
+    return;
+  }
+  auto* c = new Connector();
+  init_header(c->ndk.Header, NdkObjectTypeConnector, l.adapter->version);
+  c->ndk.Dispatch = &kConnectorDispatch;
+  c->adapter = l.adapter;
+  c->self = std::make_shared<ConnectorRef>();
+  c->self->object = c;
+  c->state = State::requested;
+  c->id = e.conn;
+  c->private_data = e.private_data;
+  // Before Accept: what the peer offers within this adapter's limits.
+  c->inbound_read_limit = std::min<ULONG>(e.initiator_depth, b.limits().max_ird);
+  c->outbound_read_limit = std::min<ULONG>(e.responder_resources, b.limits().max_ord);
+  c->local = e.local;
+  c->peer = e.remote;
+  depend(c->node, l.node);
+  l.connect_event(l.connect_ctx, &c->ndk);
+}
+
+NTSTATUS adapter_create_connector(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx,
+                                  NDK_CONNECTOR** out) {
+  Adapter* a = from_ndk<Adapter>(p, NdkObjectTypeAdapter);
+  if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
+  NDK_OBJECT_HEADER* made = nullptr;
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+      [a](const Done& done) {
+        auto* c = new Connector();
+        init_header(c->ndk.Header, NdkObjectTypeConnector, a->version);
+        c->ndk.Dispatch = &kConnectorDispatch;
+        c->adapter = a;
+        c->self = std::make_shared<ConnectorRef>();
+        c->self->object = c;
+        depend(c->node, a->node);
+        done->finish(STATUS_SUCCESS, &c->ndk.Header);
+      },
+      &made);
+  if (st == STATUS_SUCCESS) *out = reinterpret_cast<NDK_CONNECTOR*>(made);
+  return st;
+}
+
+NTSTATUS adapter_create_listener(NDK_ADAPTER* p, NDK_FN_CONNECT_EVENT_CALLBACK event,
+                                 PVOID event_ctx, NDK_FN_CREATE_COMPLETION cb, PVOID ctx,
+                                 NDK_LISTENER** out) {
+  Adapter* a = from_ndk<Adapter>(p, NdkObjectTypeAdapter);
+  if (a == nullptr || out == nullptr || event == nullptr) return STATUS_INVALID_PARAMETER;
+  NDK_OBJECT_HEADER* made = nullptr;
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+      [a, event, event_ctx](const Done& done) {
+        auto* l = new Listener();
+        init_header(l->ndk.Header, NdkObjectTypeListener, a->version);
+        l->ndk.Dispatch = &kListenerDispatch;
+        l->adapter = a;
+        l->connect_event = event;
+        l->connect_ctx = event_ctx;
+        l->self = std::make_shared<ListenerRef>();
+        l->self->object = l;
+        depend(l->node, a->node);
+        done->finish(STATUS_SUCCESS, &l->ndk.Header);
+      },
+      &made);
+  if (st == STATUS_SUCCESS) *out = reinterpret_cast<NDK_LISTENER*>(made);
+  return st;
+}
+
+const NDK_CONNECTOR_DISPATCH kConnectorDispatch = {
+    close_connector,   query_extension,   connect,          connect_with_shared_endpoint,
+    complete_connect,  accept,            reject,           get_connection_data,
+    get_local_address, get_peer_address,  disconnect,       complete_connect_ex,
+    accept_ex,
+};
+
+const NDK_LISTENER_DISPATCH kListenerDispatch = {
+    close_listener, query_extension, listen, listener_local_address, control_connect_events,
+};
+
+const NDK_SHARED_ENDPOINT_DISPATCH kSharedEndpointDispatch = {
+    shared_endpoint_close, query_extension, shared_endpoint_address,
+};
+
+}  // namespace softrnic::ndk
