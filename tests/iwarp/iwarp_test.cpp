@@ -415,3 +415,107 @@ TEST(IwConnect, DisconnectReachesThePeerAndFlushesReceives) {
 
 }  // namespace
 }  // namespace softrnic::iwarp::test
+
+namespace softrnic::iwarp::test {
+namespace {
+
+// Reads one MPA frame from a raw stream, polling the device meanwhile.
+std::vector<std::byte> read_mpa_frame(IwPair& t, Stream& s) {
+  std::vector<std::byte> in;
+  for (int i = 0; i < 100000; ++i) {
+    t.run_rounds(1);
+    std::array<std::byte, 600> buf;
+    const auto n = s.read(buf);
+    in.insert(in.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    auto want = wire::mpa_frame_size(in);
+    if (want && in.size() >= *want) return in;
+  }
+  return in;
+}
+
+TEST(IwConnect, AnMpaRevision1RequestIsAnsweredInRevision1AndItsSendsLand) {
+  IwPair t;
+  Qp* qb = nullptr;
+  std::vector<std::byte> got_pd;
+  ASSERT_TRUE(t.b.dev->listen({ip4(2), 77}, [&](const cm::CmEvent& e) {
+    t.b.events.push_back(e);
+    if (e.type != Type::connect_request) return;
+    got_pd = e.private_data;
+    qb = t.b.new_qp();
+    EXPECT_TRUE(t.b.dev->accept(e.conn, *qb, {}, t.b.log()));
+  }));
+  // A raw initiator speaking MPA rev 1 (RFC 5044: no IRD/ORD block), CRC requested.
+  auto s = t.ta.connect({ip4(2), 77}, {});
+  ASSERT_TRUE(s);
+  Stream& raw = **s;
+  wire::MpaFrame req;
+  req.kind = wire::MpaKind::request;
+  req.revision = 1;
+  req.enhanced = false;
+  req.ird_ord.reset();
+  req.crc = true;
+  const auto pd = bytes_of("rev1");
+  req.private_data = pd;
+  std::array<std::byte, wire::kMpaMaxFrameSize> out{};
+  const auto n = wire::build_mpa_frame(req, out);
+  ASSERT_TRUE(n);
+  ASSERT_EQ(raw.write(ConstByteSpan(out).first(*n)), *n);
+  const auto reply_bytes = read_mpa_frame(t, raw);
+  auto reply = wire::parse_mpa_frame(reply_bytes);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->kind, wire::MpaKind::reply);
+  EXPECT_EQ(reply->revision, 1);
+  EXPECT_FALSE(reply->ird_ord.has_value());
+  EXPECT_TRUE(reply->crc) << "a requested CRC is echoed";
+  EXPECT_EQ(text_of(got_pd), "rev1");
+  ASSERT_NE(qb, nullptr);
+  t.run_rounds(2);  // events are delivered at the end of a poll
+  EXPECT_EQ(t.b.count(Type::established), 1u) << "no RTR in rev 1: accepted once the Reply is out";
+  EXPECT_TRUE(qb->hold_tx) << "the responder may not speak first";
+  // The initiator's first FPDU: a Send into B's posted receive.
+  Mr dst(t.b, 16, kAll);
+  roce::RecvWr r;
+  r.num_sge = 1;
+  r.sg[0] = {0, 16, dst.key};
+  ASSERT_TRUE(t.b.dev->post_recv(*qb, r));
+  wire::UlpduSpec u;
+  u.ddp.ctrl.opcode = static_cast<std::uint8_t>(wire::RdmapOp::send);
+  u.ddp.untagged.qn = wire::ddp_queue::kSend;
+  const auto msg = bytes_of("hello rev1");
+  u.payload = msg;
+  std::array<std::byte, 128> fpdu{};
+  const auto fn = wire::build_fpdu(u, true, fpdu);
+  ASSERT_TRUE(fn);
+  ASSERT_EQ(raw.write(ConstByteSpan(fpdu).first(*fn)), *fn);
+  std::vector<verbs::Cqe> rc;
+  ASSERT_TRUE(t.run_until([&] {
+    for (auto& c : t.b.drain(t.b.rcq)) rc.push_back(c);
+    return !rc.empty();
+  }));
+  EXPECT_EQ(rc[0].status, WcStatus::success);
+  EXPECT_EQ(rc[0].byte_len, msg.size());
+  EXPECT_FALSE(qb->hold_tx) << "after the initiator's first FPDU the responder may send";
+}
+
+TEST(IwConnect, APeerAskingForMarkersIsRefusedWithARejectingReply) {
+  IwPair t;
+  ASSERT_TRUE(t.b.dev->listen({ip4(2), 78}, t.b.log()));
+  auto s = t.ta.connect({ip4(2), 78}, {});
+  ASSERT_TRUE(s);
+  wire::MpaFrame req;
+  req.kind = wire::MpaKind::request;
+  req.markers = true;
+  std::array<std::byte, wire::kMpaMaxFrameSize> out{};
+  const auto n = wire::build_mpa_frame(req, out);
+  ASSERT_TRUE(n);
+  ASSERT_EQ((*s)->write(ConstByteSpan(out).first(*n)), *n);
+  const auto reply_bytes = read_mpa_frame(t, **s);
+  auto reply = wire::parse_mpa_frame(reply_bytes);
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(reply->reject);
+  EXPECT_EQ(t.b.count(Type::connect_request), 0u);
+  EXPECT_EQ(t.b.dev->counters().get(IwarpCounter::mpa_rejects_tx), 1u);
+}
+
+}  // namespace
+}  // namespace softrnic::iwarp::test
