@@ -543,6 +543,11 @@ void Device::run_qp(Qp& qp) {
     flush_qp(qp);
     return;
   }
+  // An idle QP (nothing posted, nothing in flight, no response or timer pending) costs a few loads:
+  // a device with hundreds of connected QPs polls them all every round.
+  if (qp.sq_ring.empty() && qp.sq_una == qp.sq_head && qp.resp_count() == 0 && qp.ack_deadline == 0 &&
+      qp.rnr_deadline == 0 && !qp.peer_unresolved && qp.attr.state != QpState::sqd)
+    return;
   drain_posts(qp);
   if (qp.peer_unresolved && !resolve_peer(qp)) return;  // work waits; no timer runs meanwhile
   if (qp.type == QpType::rc) completer_timers(*this, qp);
