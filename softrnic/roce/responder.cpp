@@ -514,6 +514,14 @@ void responder_transmit(Device& dev, Qp& qp) {
         ext.atomic_ack_eth.orig_data = j.atomic_orig;
         break;
       case Job::Kind::read: {
+        if (j.len > 0 && !verbs::MemoryTable::current(j.ref)) {
+          // The region went away (deregistered, invalidated) while its read was being answered:
+          // the rest of the read is a remote access error, never memory it no longer names.
+          j.kind = Job::Kind::nak;
+          j.syndrome = nak(wire::aeth::kNakRemoteAccess);
+          dev.enter_error(qp, AsyncEvent::Type::qp_access_error, true);
+          return;  // the NAK goes out from the error state (run_qp)
+        }
         const std::uint32_t k = j.sent_pkts;
         const std::uint32_t off = k * qp.attr.pmtu;
         bth.psn = j.psn + k;

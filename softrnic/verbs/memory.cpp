@@ -130,6 +130,7 @@ Result<MemKeyRaw> MemoryTable::reregister_mr(MemKeyRaw key, void* host, std::uin
   if (!rights_consistent(access))
     return make_error(Errc::invalid_argument, "remote write or atomic access needs local write");
   o->key = static_cast<std::uint8_t>(o->key + 1);
+  ++o->generation;
   o->access = access;
   o->host = static_cast<std::byte*>(host);
   o->length = length;
@@ -146,8 +147,10 @@ Result<void> MemoryTable::deregister(MemKeyRaw key) {
   }
   --pd_refs_[o->pd];
   const std::uint8_t k = o->key;
+  const std::uint32_t gen = o->generation;
   *o = MemoryObject{};
   o->key = k;
+  o->generation = gen + 1;
   free_.push_back(index_of(key));
   return {};
 }
@@ -189,6 +192,7 @@ Result<MemKeyRaw> MemoryTable::fast_register(MemKeyRaw key, std::uint8_t new_key
   o->va = (access & kZeroBased) ? 0 : va;
   o->key = new_key;
   o->valid = true;
+  ++o->generation;
   return make_key(index_of(key), new_key);
 }
 
@@ -238,7 +242,13 @@ std::expected<void, AccessError> MemoryTable::invalidate(MemKeyRaw key, PdHandle
     if (auto* parent = lookup_mut(o->parent)) --parent->mw_refs;
   }
   o->valid = false;
+  ++o->generation;
   return {};
+}
+
+bool MemoryTable::current(const MemRef& r) {
+  return r.obj != nullptr && r.obj->valid && r.obj->kind != MemoryObject::Kind::free &&
+         r.obj->generation == r.generation;
 }
 
 std::expected<MemRef, AccessError> MemoryTable::check(MemKeyRaw key, PdHandle pd, std::uint64_t va,
@@ -256,9 +266,9 @@ std::expected<MemRef, AccessError> MemoryTable::check(MemKeyRaw key, PdHandle pd
   if (o->kind == MemoryObject::Kind::mw) {
     const MemoryObject* parent = find(o->parent);
     if (!parent || !parent->valid) return std::unexpected(AccessError::invalid_state);
-    return MemRef{parent, o->parent_offset + off, length};
+    return MemRef{parent, o->parent_offset + off, length, parent->generation};
   }
-  return MemRef{o, off, length};
+  return MemRef{o, off, length, o->generation};
 }
 
 namespace {

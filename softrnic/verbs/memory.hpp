@@ -36,6 +36,7 @@ struct MemRef {
   const struct MemoryObject* obj = nullptr;
   std::uint64_t offset = 0;  // from the start of the underlying region
   std::uint64_t length = 0;
+  std::uint32_t generation = 0;  // the object's generation when checked (MemoryTable::current)
 };
 
 struct MemoryObject {
@@ -58,6 +59,9 @@ struct MemoryObject {
   std::uint64_t parent_offset = 0;
   std::uint32_t bound_qp = 0;
   std::uint32_t mw_refs = 0;  // MR: windows bound to it (deregistration is refused while > 0)
+  // Bumped whenever the object stops describing the memory it did (deregistration, invalidation,
+  // re-registration, a new fast-register or bind), so a window checked earlier can be re-checked.
+  std::uint32_t generation = 0;
 };
 
 class MemoryTable {
@@ -100,6 +104,9 @@ class MemoryTable {
                                                          std::uint32_t access,
                                                          std::uint32_t qp = 0) const;
 
+  // True while a window checked earlier still describes the same registration: work that outlives
+  // its check (a read response being sent) asks before every packet.
+  static bool current(const MemRef& r);
   // Copies between a checked window and plain memory; offset is from the window's start.
   static void copy_in(const MemRef& r, std::uint64_t offset, ConstByteSpan src);
   static void copy_out(const MemRef& r, std::uint64_t offset, ByteSpan dst);

@@ -195,3 +195,42 @@ TEST(RcZeroLength, ZeroLengthSendWriteAndReadComplete) {
 
 }  // namespace
 }  // namespace softrnic::roce::test
+
+namespace softrnic::roce::test {
+namespace {
+
+TEST(RcLifetime, RegionDeregisteredWhileItsReadIsAnsweredIsARemoteAccessErrorNotACrash) {
+  PipeWire wire;
+  VirtualClock clock;
+  TwoDevices devs(wire.a, wire.b, clock);
+  devs.connect(verbs::QpType::rc, 1024);
+  constexpr std::size_t kLen = 1 << 20;
+  std::vector<std::byte> sink(kLen), source(kLen, std::byte{0x5a});
+  const auto ka = *devs.a.dev->memory().register_mr(devs.a.pd, sink.data(), kLen, 0,
+                                                    verbs::kLocalWrite | verbs::kZeroBased);
+  const auto kb = *devs.b.dev->memory().register_mr(devs.b.pd, source.data(), kLen, 0,
+                                                    verbs::kRemoteRead | verbs::kZeroBased);
+  SendWr s;
+  s.opcode = verbs::WrOpcode::rdma_read;
+  s.flags = verbs::kSignaled;
+  s.num_sge = 1;
+  s.sg[0] = {0, static_cast<std::uint32_t>(kLen), ka};
+  s.rkey = kb;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  for (int i = 0; i < 3; ++i) {
+    devs.a.dev->poll();
+    devs.b.dev->poll();
+  }
+  ASSERT_GT(devs.b.dev->counters().get(DeviceCounter::tx_packets), 1u) << "the read is being answered";
+  ASSERT_TRUE(devs.b.dev->memory().deregister(kb));
+  std::vector<verbs::Cqe> sc;
+  ASSERT_TRUE(devs.run_until([&] {
+    for (auto& c : devs.drain(devs.a.scq)) sc.push_back(c);
+    return !sc.empty();
+  }));
+  EXPECT_EQ(sc[0].status, verbs::WcStatus::remote_access_error);
+  EXPECT_EQ(devs.b.qp->attr.state, verbs::QpState::err);
+}
+
+}  // namespace
+}  // namespace softrnic::roce::test
