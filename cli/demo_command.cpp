@@ -1,137 +1,114 @@
 #include "demo_command.hpp"
 
-#include <spdlog/spdlog.h>
-#include <stdlib.h>
+#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <ostream>
-#include <vector>
 
-#include "capture/decoder.hpp"
-#include "capture/pcap_file.hpp"
-#include "record_format.hpp"
-#include "sample_traffic.hpp"
+#include "base/clock.hpp"
+#include "demo_codec.hpp"
+#include "demo_report.hpp"
+#include "demo_rigs.hpp"
+#include "demo_workload.hpp"
 
 namespace softrnic::cli {
 
 namespace {
 
-constexpr int kExitMismatch = 1;
-constexpr int kExitIo = 2;
+const char* family(wire::IpVersion ip) { return ip == wire::IpVersion::v4 ? "IPv4" : "IPv6"; }
 
-Result<std::string> default_output() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir =
-      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/softrnic-demo-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) {
-    return make_error(Errc::io_error,
-                      "cannot create a directory under " + dir + " (" + std::strerror(errno) + ")");
+// Connects a pair per IP family on `rig` and runs the workload on each.
+void run_on(Rig& rig, const std::string& proto, const WorkloadConfig& wc, DemoBuffers& buffers,
+            std::uint32_t& seed, Progress& progress, DemoReport& report) {
+  for (const auto ip : {wire::IpVersion::v4, wire::IpVersion::v6}) {
+    const std::string transport = proto + "/" + family(ip);
+    auto pair = rig.connect(ip);
+    if (!pair) {
+      report.failures.push_back(transport + ": connection failed: " + pair.error().message);
+      return;
+    }
+    progress.note(transport + ": connected (private data checked both ways)");
+    auto results = run_workload(**pair, transport, wc, buffers, ++seed, progress);
+    const bool ok = results.back().ok();
+    for (auto& r : results) report.phases.push_back(std::move(r));
+    if (!ok) return;  // work may still be in flight on this pair: no more traffic on the rig
   }
-  return dir + "/demo.pcap";
-}
-
-// What differs between the record that was decoded and the one expected; empty when equal.
-std::string difference(const capture::DecodeRecord& got, const capture::DecodeRecord& want) {
-  std::string d;
-  const auto check = [&](bool same, const char* what) {
-    if (!same) d += std::string(d.empty() ? "" : ", ") + what;
-  };
-  check(got.proto == want.proto, "proto");
-  check(got.opcode == want.opcode, "opcode");
-  check(got.qpn == want.qpn, "qpn");
-  check(got.psn == want.psn, "psn");
-  check(got.msn == want.msn, "msn");
-  check(got.stag == want.stag, "stag");
-  check(got.length == want.length, "len");
-  check(got.icrc == want.icrc, "icrc");
-  check(got.crc == want.crc, "crc");
-  check(got.malformed == want.malformed, "malformed");
-  return d;
+  rig.disconnect_all();
 }
 
 }  // namespace
 
 int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
-  out << "softrnic demo -- codec round trip. This is not yet two soft RNICs talking: it builds "
-         "one\n"
-         "RoCEv2 frame for every opcode of the opcode table (IPv4 and IPv6, some 802.1Q-tagged),\n"
-         "ARP and ND frames, writes them to a pcap, decodes that file with the decoder behind\n"
-         "`softrnic decode`, and checks every record against what was built.\n\n";
+  if (cmd.codec) return run_codec_demo(cmd.output, out, err);
 
-  auto frames = make_sample_traffic();
-  if (!frames) {
-    err << "softrnic demo: cannot build frames: " << frames.error().to_string() << '\n';
-    return kExitMismatch;
-  }
-  std::string path = cmd.output;
-  if (path.empty()) {
-    auto p = default_output();
-    if (!p) {
-      err << "softrnic demo: " << p.error().message << '\n';
-      return kExitIo;
+  DemoReport report;
+  report.loss_percent = cmd.loss_percent;
+  report.capture = cmd.capture;
+  Progress progress(err, isatty(STDERR_FILENO) == 1);
+  WorkloadConfig wc;
+  // Under loss every lost packet costs a resend round (go-back-N) or an ACK timeout (67 ms), so
+  // the defaults shrink to keep the run short.
+  const bool lossy = cmd.loss_percent > 0;
+  wc.bytes = std::uint64_t{cmd.size_mib.value_or(lossy ? kLossySizeMib : kSizeMib)} << 20;
+  wc.chunk = cmd.chunk_kib.value_or(lossy ? kLossyChunkKib : kChunkKib) << 10;
+  wc.pingpongs = cmd.pingpongs.value_or(lossy ? kLossyPingpongs : kPingpongs);
+  report.chunk = wc.chunk;
+  report.window = wc.window;
+  DemoBuffers buffers;
+  buffers.source.resize(wc.bytes);
+  buffers.target.resize(wc.bytes);
+  buffers.back.resize(wc.bytes);
+  SteadyClock clock;
+  std::uint32_t seed = 0;
+
+  if (cmd.roce) {
+    RoceRigOptions ro;
+    ro.loss = cmd.loss_percent / 100.0;
+    ro.capture = cmd.capture;
+    ro.loopback = cmd.wire == "loopback";
+    RoceRigInfo info;
+    auto rig = make_roce_rig(ro, clock, info);
+    report.roce_wire = info.wire;
+    report.note = info.note;
+    if (!info.note.empty()) progress.note("note: " + info.note);
+    if (!rig) {
+      report.failures.push_back("RoCEv2: set-up failed: " + rig.error().message);
+    } else {
+      progress.note("RoCEv2: devices a and b on " + info.wire);
+      run_on(**rig, "RoCEv2", wc, buffers, seed, progress, report);
     }
-    path = *p;
+  } else {
+    report.roce_wire = "not run (--no-roce)";
   }
 
-  auto writer = capture::PcapWriter::create(path);
-  if (!writer) {
-    err << "softrnic demo: " << writer.error().message << '\n';
-    return kExitIo;
-  }
-  for (std::size_t i = 0; i < frames->size(); ++i) {
-    const capture::Timestamp ts{.seconds = 0, .nanoseconds = static_cast<std::uint32_t>(i) * 1000};
-    if (auto w = writer->write((*frames)[i].bytes, ts); !w) {
-      err << "softrnic demo: " << w.error().message << '\n';
-      return kExitIo;
+  if (cmd.iwarp) {
+    auto rig = make_iwarp_rig(clock);
+    if (!rig) {
+      const std::string why =
+          "iWARP rides on kernel TCP through io_uring, which could not start here: " +
+          rig.error().message;
+      report.skipped.push_back({"iWARP", why});
+      progress.note("SKIPPED: " + why);
+    } else {
+      progress.note("iWARP: devices ia and ib on kernel TCP (io_uring), 127.0.0.1 and ::1");
+      run_on(**rig, "iWARP", wc, buffers, seed, progress, report);
     }
   }
-  if (auto c = writer->close(); !c) {
-    err << "softrnic demo: " << c.error().message << '\n';
-    return kExitIo;
-  }
-  spdlog::info("wrote {} frames to {}", frames->size(), path);
 
-  auto reader = capture::PcapReader::open(path);
-  if (!reader) {
-    err << "softrnic demo: " << reader.error().message << '\n';
-    return kExitIo;
+  if (cmd.json) {
+    print_json(report, out);
+  } else {
+    print_table(report, out);
   }
-  std::vector<capture::DecodeRecord> records;
-  const auto summary = capture::decode_capture(
-      *reader, nullptr, [&](const capture::DecodeRecord& r) { records.push_back(r); });
-  if (!summary) {
-    err << "softrnic demo: " << summary.error().message << '\n';
-    return kExitIo;
-  }
-
-  std::size_t roce = 0;
-  std::size_t matched = 0;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    out << format_record_text(records[i]);
-    if (i < frames->size()) {
-      const auto diff = difference(records[i], (*frames)[i].expected);
-      if (diff.empty()) {
-        ++matched;
-      } else {
-        out << "  <-- MISMATCH: " << diff;
+  if (!report.ok()) {
+    for (const auto& f : report.failures) err << "softrnic demo: " << f << '\n';
+    for (const auto& p : report.phases) {
+      if (!p.ok()) {
+        err << "softrnic demo: " << p.transport << " " << p.operation << ": "
+            << (p.error.empty() ? "data differs" : p.error) << '\n';
       }
     }
-    out << '\n';
   }
-  for (const auto& f : *frames) {
-    const auto p = f.expected.proto;
-    roce += p == capture::RecordProto::roce_v4 || p == capture::RecordProto::roce_v6;
-  }
-  const bool ok = matched == frames->size() && records.size() == frames->size() &&
-                  summary->icrc_ok == roce && summary->clean();
-  out << "\nframes built " << frames->size() << " (RoCEv2 " << roce << ", ARP/ND "
-      << frames->size() - roce << "), decoded " << records.size() << ", matching " << matched
-      << ", ICRC ok " << summary->icrc_ok << " of " << roce << ": "
-      << (ok ? "round trip OK" : "round trip FAILED") << '\n';
-  out << "capture: " << path << " (open it with Wireshark, or run `softrnic decode " << path
-      << "`)\n";
-  return ok ? 0 : kExitMismatch;
+  return report.ok() ? 0 : 1;
 }
 
 }  // namespace softrnic::cli

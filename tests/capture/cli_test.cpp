@@ -1,10 +1,12 @@
 // The `softrnic` executable as a user runs it: decode of the golden RoCEv2 captures agrees with
-// tshark, a corrupted ICRC and a non-capture file make decode fail with the right words, and the
-// demo round-trips.
+// tshark, a corrupted ICRC and a non-capture file make decode fail with the right words; the demo
+// runs two soft RNICs (RoCEv2 and iWARP) and verifies every byte, also under loss, and its codec
+// round trip still works.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -152,17 +154,139 @@ TEST(SoftrnicCli, DecodeOfAMissingFileFailsWithAClearError) {
   EXPECT_NE(err.find("absent.pcap: cannot open"), std::string::npos) << err;
 }
 
-TEST(SoftrnicCli, DemoRoundTripsEveryFrameAndItsCaptureDecodesCleanly) {
+TEST(SoftrnicCli, DemoCodecRoundTripsEveryFrameAndItsCaptureDecodesCleanly) {
   test::TempDir dir;
   const std::string pcap = dir.file("demo.pcap");
   std::string err;
-  const auto r = softrnic("demo --output " + test::shell_quote(pcap), dir, &err);
+  const auto r = softrnic("demo --codec --output " + test::shell_quote(pcap), dir, &err);
   EXPECT_EQ(r.exit_status, 0) << r.output << err;
   EXPECT_NE(r.output.find("round trip OK"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("MISMATCH"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("not yet two soft RNICs"), std::string::npos);
+  EXPECT_NE(r.output.find("codec round trip"), std::string::npos);
   ASSERT_TRUE(std::filesystem::exists(pcap));
   EXPECT_EQ(softrnic("decode " + test::shell_quote(pcap), dir).exit_status, 0);
+}
+
+// The table row of a transport and operation: "RoCEv2/IPv4  rdma write ...", or "" when absent.
+std::string table_row(const std::string& out, const std::string& transport, const std::string& op) {
+  for (const auto& line : test::split(out, '\n')) {
+    if (line.starts_with(transport + " ") && line.find(" " + op + " ") != std::string::npos)
+      return line;
+  }
+  return {};
+}
+
+TEST(SoftrnicCliDemo, TwoSoftRnicsVerifyEveryByteOverRoceAndIwarp) {
+  test::TempDir dir;
+  std::string err;
+  const auto r = softrnic("demo", dir, &err);
+  ASSERT_EQ(r.exit_status, 0) << r.output << err;
+  EXPECT_NE(r.output.find("demo OK: every byte verified"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("RoCEv2 wire: "), std::string::npos) << r.output;
+  std::vector<std::string> transports = {"RoCEv2/IPv4", "RoCEv2/IPv6"};
+  if (r.output.find("iWARP        SKIPPED: ") == std::string::npos) {
+    transports.push_back("iWARP/IPv4");
+    transports.push_back("iWARP/IPv6");
+  } else {
+    std::cout << "iWARP part skipped by the demo: " << r.output << '\n';
+  }
+  for (const auto& t : transports) {
+    for (const std::string op : {"send ping-pong", "rdma write", "rdma read"}) {
+      const auto row = table_row(r.output, t, op);
+      EXPECT_FALSE(row.empty()) << t << " " << op << " missing:\n" << r.output;
+      EXPECT_TRUE(row.ends_with("verified")) << row;
+    }
+    EXPECT_NE(table_row(r.output, t, "rdma write").find("64 MiB"), std::string::npos) << r.output;
+  }
+  // The progress of every phase went to stderr, not into the table.
+  EXPECT_NE(err.find("RoCEv2/IPv6 rdma read"), std::string::npos) << err;
+}
+
+TEST(SoftrnicCliDemo, LossIsRecoveredByRetransmissionAndTheDataStillVerifies) {
+  test::TempDir dir;
+  std::string err;
+  const auto r = softrnic("demo --loss 2 --no-iwarp --json", dir, &err);
+  ASSERT_EQ(r.exit_status, 0) << r.output << err;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_TRUE(j.at("ok").get<bool>());
+  EXPECT_DOUBLE_EQ(j.at("loss_percent").get<double>(), 2.0);
+  std::uint64_t retransmits = 0;
+  std::size_t phases = 0;
+  for (const auto& p : j.at("phases")) {
+    ++phases;
+    EXPECT_TRUE(p.at("verified").get<bool>()) << p.dump();
+    retransmits += p.at("retransmits").get<std::uint64_t>();
+  }
+  EXPECT_EQ(phases, 6u) << r.output;
+  EXPECT_GT(retransmits, 0u) << r.output;
+}
+
+TEST(SoftrnicCliDemo, JsonHasEveryPhaseWithItsFigures) {
+  test::TempDir dir;
+  std::string err;
+  const auto r = softrnic("demo --json --size 4 --pingpongs 100", dir, &err);
+  ASSERT_EQ(r.exit_status, 0) << r.output << err;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_TRUE(j.at("ok").get<bool>());
+  EXPECT_TRUE(j.at("roce_wire").is_string());
+  EXPECT_TRUE(j.at("capture").is_null());
+  EXPECT_TRUE(j.at("failures").empty());
+  const auto& phases = j.at("phases");
+  const std::size_t skipped = j.at("skipped").size();
+  EXPECT_EQ(phases.size(), skipped == 0 ? 12u : 6u) << r.output;
+  for (const auto& p : phases) {
+    SCOPED_TRACE(p.dump());
+    const auto op = p.at("operation").get<std::string>();
+    const auto transport = p.at("transport").get<std::string>();
+    EXPECT_TRUE(op == "send ping-pong" || op == "rdma write" || op == "rdma read");
+    EXPECT_EQ(p.at("bytes").get<std::uint64_t>(),
+              op == "send ping-pong" ? 200u * 64u : std::uint64_t{4} << 20);
+    EXPECT_GT(p.at("throughput_mbps").get<double>(), 0.0);
+    EXPECT_GT(p.at("latency_us").at("p50").get<double>(), 0.0);
+    EXPECT_GE(p.at("latency_us").at("p99").get<double>(),
+              p.at("latency_us").at("p50").get<double>());
+    EXPECT_TRUE(p.at("verified").get<bool>());
+    EXPECT_EQ(p.at("error").get<std::string>(), "");
+    // RoCE counts its own retransmissions; iWARP leaves them to kernel TCP.
+    EXPECT_EQ(p.at("retransmits").is_null(), transport.starts_with("iWARP"));
+  }
+}
+
+TEST(SoftrnicCliDemo, CaptureOfTheRoceWireDecodesCleanly) {
+  test::TempDir dir;
+  const std::string pcap = dir.file("wire.pcap");
+  std::string err;
+  const auto r = softrnic(
+      "demo --no-iwarp --size 1 --pingpongs 20 --capture " + test::shell_quote(pcap), dir, &err);
+  ASSERT_EQ(r.exit_status, 0) << r.output << err;
+  EXPECT_NE(r.output.find("capture of the RoCEv2 wire: " + pcap), std::string::npos) << r.output;
+  const auto d = softrnic("decode --json " + test::shell_quote(pcap), dir, &err);
+  EXPECT_EQ(d.exit_status, 0) << err;
+  // The CM handshake, the ping-pong, 2 x 1 MiB of data and their ACKs: both families.
+  EXPECT_GT(json_lines(d.output).size(), 2u * (2 * 20 + 2 * 256)) << err;
+}
+
+TEST(SoftrnicCliDemo, TheLoopbackWireRunsWithoutDpdkAndVerifies) {
+  test::TempDir dir;
+  std::string err;
+  const auto r = softrnic("demo --wire loopback --no-iwarp --size 4 --pingpongs 100", dir, &err);
+  ASSERT_EQ(r.exit_status, 0) << r.output << err;
+  EXPECT_NE(r.output.find("RoCEv2 wire: loopback (in memory"), std::string::npos) << r.output;
+  EXPECT_TRUE(table_row(r.output, "RoCEv2/IPv6", "rdma read").ends_with("verified")) << r.output;
+  EXPECT_TRUE(table_row(r.output, "iWARP/IPv4", "rdma read").empty()) << r.output;
+}
+
+TEST(SoftrnicCliDemo, BadFlagsAreUsageErrorsThatNameTheFlag) {
+  test::TempDir dir;
+  std::string err;
+  EXPECT_EQ(softrnic("demo --frobnicate", dir, &err).exit_status, 2);
+  EXPECT_NE(err.find("--frobnicate"), std::string::npos) << err;
+  EXPECT_EQ(softrnic("demo --loss 80", dir, &err).exit_status, 2);
+  EXPECT_NE(err.find("--loss"), std::string::npos) << err;
+  EXPECT_EQ(softrnic("demo --wire carrier-pigeon", dir, &err).exit_status, 2);
+  EXPECT_NE(err.find("--wire"), std::string::npos) << err;
+  EXPECT_EQ(softrnic("demo --output x.pcap", dir, &err).exit_status, 2);
+  EXPECT_NE(err.find("--codec"), std::string::npos) << err;
 }
 
 TEST(SoftrnicCli, UnknownSubcommandIsAUsageError) {
