@@ -52,6 +52,8 @@ void fill_info(const Adapter& a, NDK_ADAPTER_INFO& info) {
   info.MaxCallerData = b.max_caller_data();
   info.MaxCalleeData = b.max_callee_data();
   info.AdapterFlags = kAdapterFlags;
+  // NdkRoCEv2 or NdkiWarp by device. On iWARP, NdkAccept completes when the initiator's RTR has
+  // arrived and the passive side may send from then on (connection.cpp says more).
   info.RdmaTechnology = b.technology();
 }
 

@@ -48,6 +48,9 @@ class Backend {
   virtual std::uint32_t qpn(const EngineQp* qp) const = 0;
   // Whether the QP still waits for its connection (receives are held by the shim until then).
   virtual bool in_reset(const EngineQp* qp) const = 0;
+  // Whether the engine takes receives on a QP that is not connected yet (iWARP) rather than
+  // refusing them until the connection moves it out of RESET (RoCE); the shim holds them then.
+  virtual bool takes_receives_before_connection() const = 0;
   // Whether send-queue work may be posted (the connection is up or has failed).
   virtual bool can_send(const EngineQp* qp) const = 0;
   // Moves the QP to the error state: every queued and later work request completes flushed.

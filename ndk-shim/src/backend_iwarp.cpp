@@ -42,15 +42,13 @@ class IwarpBackend final : public Backend {
   bool in_reset(const EngineQp* qp) const override {
     return engine(qp)->posted_state.load(std::memory_order_acquire) == verbs::QpState::reset;
   }
+  bool takes_receives_before_connection() const override { return true; }
   bool can_send(const EngineQp* qp) const override {
     const auto s = engine(qp)->posted_state.load(std::memory_order_acquire);
     return s == verbs::QpState::rts || s == verbs::QpState::err;
   }
-  void flush(EngineQp* qp) override {
-    iwarp::Qp& q = *engine(qp);
-    if (q.state != verbs::QpState::reset && q.state != verbs::QpState::err)
-      dev_.fail_qp(q, "flushed by the consumer", false);
-  }
+  // Also from RESET: receives posted before the connection complete flushed.
+  void flush(EngineQp* qp) override { dev_.fail_qp(*engine(qp), "flushed by the consumer", false); }
 
   Result<void> post_send(EngineQp* qp, const roce::SendWr& wr) override {
     return dev_.post_send(*engine(qp), wr);
@@ -62,8 +60,7 @@ class IwarpBackend final : public Backend {
   Result<cm::ListenerId> listen(const cm::Address& local, cm::Handler handler) override {
     return dev_.listen(local, std::move(handler));
   }
-  // The iWARP device keeps its listeners; the shim ignores what a closed listener hears.
-  void stop_listening(cm::ListenerId) override {}
+  void stop_listening(cm::ListenerId id) override { (void)dev_.stop_listening(id); }
   Result<cm::ConnId> connect(EngineQp* qp, const cm::ConnectParams& p,
                              cm::Handler handler) override {
     return dev_.connect(*engine(qp), p, std::move(handler));

@@ -40,6 +40,7 @@ class RoceBackend final : public Backend {
   bool in_reset(const EngineQp* qp) const override {
     return engine(qp)->posted_state.load(std::memory_order_acquire) == verbs::QpState::reset;
   }
+  bool takes_receives_before_connection() const override { return false; }
   bool can_send(const EngineQp* qp) const override {
     const auto s = engine(qp)->posted_state.load(std::memory_order_acquire);
     return s != verbs::QpState::reset && s != verbs::QpState::init && s != verbs::QpState::rtr;

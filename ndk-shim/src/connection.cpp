@@ -1,10 +1,16 @@
-// NDK_CONNECTOR and NDK_LISTENER over the backend's connection calls (NDKPI reference 3.5).
+// NDK_CONNECTOR over the backend's connection calls (NDKPI reference 3.5), and the connector a
+// listener makes for each incoming request (the listener itself is listener.cpp).
 //
 // How the NDK handshake maps onto the engine's: the active side's NdkConnect completes when the
 // peer has accepted (the CM's "established": REP received, QP in RTS, RTU sent), so
 // NdkCompleteConnect has nothing left to send and completes at once. The passive side's NdkAccept
-// completes when the active side's RTU arrives (the CM's "established" there). On iWARP the MPA
-// reply plays the REP's part; the passive side may send once NdkAccept has completed.
+// completes when the active side's RTU arrives (the CM's "established" there).
+// On iWARP (MPA, RFC 5044, with RFC 6581's enhanced negotiation) the MPA Reply plays the REP's
+// part and the initiator's RTR (a zero-length RDMA Write or Read, sent as soon as the Reply has
+// arrived; softrnic always asks for one) plays the RTU's: NdkAccept completes when the RTR has
+// arrived, and the passive side may send from then on. Against a peer that negotiates no RTR,
+// NdkAccept completes once the Reply is queued; sends posted then are taken but held by the
+// engine until the initiator's first FPDU arrives (MPA: the responder never speaks first).
 // A peer's disconnect fires the disconnect event once and flushes nothing; NdkDisconnect ends the
 // connection and then flushes the QP (pending work completes with STATUS_CANCELLED).
 #include <algorithm>
@@ -22,7 +28,6 @@ namespace {
 using State = Connector::State;
 
 Connector* conn_of(NDK_CONNECTOR* p) { return from_ndk<Connector>(p, NdkObjectTypeConnector); }
-Listener* listener_of(NDK_LISTENER* p) { return from_ndk<Listener>(p, NdkObjectTypeListener); }
 
 std::uint8_t read_limit(ULONG wanted, std::uint32_t device_max) {
   return static_cast<std::uint8_t>(std::min<std::uint32_t>({wanted, device_max, 255u}));
@@ -30,10 +35,13 @@ std::uint8_t read_limit(ULONG wanted, std::uint32_t device_max) {
 
 NTSTATUS connect_failure_status(const cm::CmEvent& e) {
   const std::string& m = e.message;
+  // iWARP: the peer's TCP stack answered the SYN with a RST (no listener on that port).
+  if (m.find("refused") != std::string::npos) return STATUS_CONNECTION_REFUSED;
   if (m.find("unreachable") != std::string::npos || m.find("resolve") != std::string::npos)
     return STATUS_HOST_UNREACHABLE;
   if (m.find("retr") != std::string::npos || m.find("timeout") != std::string::npos ||
-      m.find("timed out") != std::string::npos || m.find("no answer") != std::string::npos)
+      m.find("timed out") != std::string::npos || m.find("no answer") != std::string::npos ||
+      m.find("no MPA Reply within") != std::string::npos)
     return STATUS_IO_TIMEOUT;
   return STATUS_CONNECTION_ABORTED;
 }
@@ -407,87 +415,6 @@ NTSTATUS disconnect(NDK_CONNECTOR* p, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
   });
 }
 
-// ---- listener ----
-
-NTSTATUS close_listener(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
-  Listener* l = h ? listener_of(reinterpret_cast<NDK_LISTENER*>(h)) : nullptr;
-  if (l == nullptr) return STATUS_INVALID_PARAMETER;
-  Adapter* a = l->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [l](const Done& done) {
-    // New requests stop at once; the close itself waits for the connectors it handed out.
-    l->closed = true;
-    if (l->listening) l->adapter->backend().stop_listening(l->id);
-    l->self->object = nullptr;
-    l->node.destroy = [l] { delete l; };
-    close_node(l->node, done);
-  });
-}
-
-bool is_device_address(Backend& b, const wire::Ipv6Addr& ip) {
-  if (ip == wire::Ipv6Addr{}) return true;
-  const auto mine = b.addresses();
-  return std::find(mine.begin(), mine.end(), ip) != mine.end();
-}
-
-NTSTATUS listen(NDK_LISTENER* p, CONST PSOCKADDR addr, ULONG len, NDK_FN_REQUEST_COMPLETION cb,
-                PVOID ctx) {
-  Listener* l = listener_of(p);
-  if (l == nullptr) return STATUS_INVALID_PARAMETER;
-  cm::Address local;
-  if (NTSTATUS st = from_sockaddr(addr, len, local); st != STATUS_SUCCESS) return st;
-  Adapter* a = l->adapter;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [l, local](const Done& done) {
-    Backend& b = l->adapter->backend();
-    if (l->listening || l->closed) {
-      done->finish(STATUS_INVALID_DEVICE_STATE);
-      return;
-    }
-    if (!is_device_address(b, local.ip)) {
-      done->finish(STATUS_INVALID_ADDRESS);
-      return;
-    }
-    auto ref = l->self;
-    cm::Handler h = [ref](const cm::CmEvent& e) {
-      if (e.type != cm::CmEvent::Type::connect_request) return;
-      if (ref->object != nullptr) on_connect_request(*ref->object, e);
-    };
-    cm::Address at = local;
-    // Port 0: the shim picks one from the ephemeral range (reference 3.5).
-    const std::uint32_t first = local.port != 0 ? local.port : 49152;
-    const std::uint32_t last = local.port != 0 ? local.port : 65535;
-    for (std::uint32_t port = first; port <= last; ++port) {
-      at.port = static_cast<std::uint16_t>(port);
-      auto id = b.listen(at, h);
-      if (id) {
-        l->id = *id;
-        l->local = at;
-        l->listening = true;
-        done->finish(STATUS_SUCCESS);
-        return;
-      }
-      if (id.error().code != Errc::busy) {
-        done->finish(error_status(id.error()));
-        return;
-      }
-    }
-    done->finish(local.port != 0 ? STATUS_SHARING_VIOLATION : STATUS_TOO_MANY_ADDRESSES);
-  });
-}
-
-NTSTATUS listener_local_address(NDK_LISTENER* p, PSOCKADDR out, ULONG* len) {
-  Listener* l = listener_of(p);
-  if (l == nullptr || len == nullptr) return STATUS_INVALID_PARAMETER;
-  NTSTATUS st = STATUS_SUCCESS;
-  l->adapter->rt->run_and_wait([&] {
-    st = l->listening ? to_sockaddr(l->local, out, len) : STATUS_INVALID_DEVICE_STATE;
-  });
-  return st;
-}
-
-VOID control_connect_events(NDK_LISTENER* p, BOOLEAN pause) {
-  if (Listener* l = listener_of(p)) l->paused.store(pause != FALSE);
-}
-
 NTSTATUS shared_endpoint_close(NDK_OBJECT_HEADER*, NDK_FN_CLOSE_COMPLETION, PVOID) {
   return STATUS_INVALID_PARAMETER;  // never created
 }
@@ -543,39 +470,11 @@ NTSTATUS adapter_create_connector(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, P
   return st;
 }
 
-NTSTATUS adapter_create_listener(NDK_ADAPTER* p, NDK_FN_CONNECT_EVENT_CALLBACK event,
-                                 PVOID event_ctx, NDK_FN_CREATE_COMPLETION cb, PVOID ctx,
-                                 NDK_LISTENER** out) {
-  Adapter* a = from_ndk<Adapter>(p, NdkObjectTypeAdapter);
-  if (a == nullptr || out == nullptr || event == nullptr) return STATUS_INVALID_PARAMETER;
-  NDK_OBJECT_HEADER* made = nullptr;
-  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
-      [a, event, event_ctx](const Done& done) {
-        auto* l = new Listener();
-        init_header(l->ndk.Header, NdkObjectTypeListener, a->version);
-        l->ndk.Dispatch = &kListenerDispatch;
-        l->adapter = a;
-        l->connect_event = event;
-        l->connect_ctx = event_ctx;
-        l->self = std::make_shared<ListenerRef>();
-        l->self->object = l;
-        depend(l->node, a->node);
-        done->finish(STATUS_SUCCESS, &l->ndk.Header);
-      },
-      &made);
-  if (st == STATUS_SUCCESS) *out = reinterpret_cast<NDK_LISTENER*>(made);
-  return st;
-}
-
 const NDK_CONNECTOR_DISPATCH kConnectorDispatch = {
     close_connector,   query_extension,   connect,          connect_with_shared_endpoint,
     complete_connect,  accept,            reject,           get_connection_data,
     get_local_address, get_peer_address,  disconnect,       complete_connect_ex,
     accept_ex,
-};
-
-const NDK_LISTENER_DISPATCH kListenerDispatch = {
-    close_listener, query_extension, listen, listener_local_address, control_connect_events,
 };
 
 const NDK_SHARED_ENDPOINT_DISPATCH kSharedEndpointDispatch = {

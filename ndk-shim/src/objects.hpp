@@ -86,8 +86,9 @@ struct Qp {
   EngineQp* eqp = nullptr;
   std::uint32_t receive_depth = 0, initiator_depth = 0;
   std::uint32_t max_receive_sge = 0, max_initiator_sge = 0, max_inline = 0;
-  // Receives posted before the connection exists wait here: the engine takes receives only once
-  // the connection manager has moved the QP out of RESET. `held` turns false once they moved.
+  // Receives posted before the connection exists wait here when the engine takes receives only
+  // once the connection manager has moved the QP out of RESET (RoCE). `held` turns false once
+  // they moved (from the start when the engine takes them at once: iWARP).
   std::atomic<bool> held{true};
   std::mutex held_mu;
   std::vector<roce::RecvWr> held_wrs;

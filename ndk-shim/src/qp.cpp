@@ -275,6 +275,7 @@ NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, PVOID qp_ctx, ULO
         q->max_receive_sge = rq_sge;
         q->max_initiator_sge = iq_sge;
         q->max_inline = inline_size;
+        q->held.store(!a->backend().takes_receives_before_connection());
         DeviceEntry& dev = *a->dev;
         const std::uint32_t qpn = a->backend().qpn(q->eqp);
         if (qpn < dev.qp_context_size) dev.qp_context[qpn].store(qp_ctx);

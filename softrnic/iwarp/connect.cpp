@@ -137,6 +137,14 @@ Result<cm::ListenerId> Device::listen(const cm::Address& local, cm::Handler hand
   return id;
 }
 
+Result<void> Device::stop_listening(cm::ListenerId id) {
+  auto& ls = impl_->listeners;
+  const auto it = std::find_if(ls.begin(), ls.end(), [&](const Impl::Listener& l) { return l.id == id; });
+  if (it == ls.end()) return make_error(Errc::not_found, "stop_listening: no listener " + std::to_string(id));
+  ls.erase(it);
+  return {};
+}
+
 Result<cm::ConnId> Device::connect(Qp& qp, const cm::ConnectParams& p, cm::Handler handler) {
   if (qp.state != QpState::reset || qp.conn)
     return make_error(Errc::invalid_argument, "connect: QP " + std::to_string(qp.qpn) + " must be new (RESET)");

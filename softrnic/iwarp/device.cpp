@@ -72,7 +72,11 @@ Result<void> Device::post_send(Qp& qp, const roce::SendWr& wr) {
     return make_error(Errc::invalid_argument, "too many SGEs");
   if (wr.opcode == WrOpcode::rdma_read && wr.num_sge != 1)
     return make_error(Errc::invalid_argument, "an iWARP RDMA Read has exactly one sink SGE");
-  if (!qp.sq_ring.try_push(wr)) return make_error(Errc::busy, "send queue full");
+  // Counted before the push: the engine may retire the WR before this thread goes on.
+  if (qp.sq_outstanding.fetch_add(1, std::memory_order_acq_rel) >= qp.init.sq_depth || !qp.sq_ring.try_push(wr)) {
+    qp.sq_outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    return make_error(Errc::busy, "send queue full");
+  }
   return {};
 }
 
@@ -98,7 +102,9 @@ void Device::drain_posts(Qp& qp) {
     e.started = e.written = e.done = false;
     e.status = WcStatus::success;
     const bool into = e.wr.opcode == WrOpcode::rdma_read;
-    for (std::uint8_t i = 0; i < e.wr.num_sge; ++i) {
+    // Inline data was copied into the WR at post time: its length is the message's.
+    if (e.wr.flags & verbs::kInline) e.length = e.wr.inline_len;
+    for (std::uint8_t i = 0; i < e.wr.num_sge && !(e.wr.flags & verbs::kInline); ++i) {
       const auto& sg = e.wr.sg[i];
       if (sg.length == 0) continue;  // an empty SGE names no memory
       auto r = memory_.check(sg.lkey, qp.init.pd, sg.addr, sg.length, into ? std::uint32_t{verbs::kLocalWrite} : 0u, qp.qpn);
@@ -241,6 +247,7 @@ void Device::transmit(Qp& qp) {
 }
 
 void Device::complete_sq(Qp& qp, Qp::SqEntry& e) {
+  qp.sq_outstanding.fetch_sub(1, std::memory_order_acq_rel);
   if (!(e.wr.flags & verbs::kSignaled) && e.status == WcStatus::success) return;
   verbs::Cqe c;
   c.wr_id = e.wr.wr_id;

@@ -81,6 +81,9 @@ class Qp {
   std::atomic<verbs::QpState> posted_state{verbs::QpState::reset};
   SpscRing<roce::SendWr> sq_ring;
   SpscRing<roce::RecvWr> rq_ring;
+  // Send WRs posted and not yet retired (in the ring or in `sq`): at most init.sq_depth, so a
+  // full send queue refuses posts however far the engine has drained the ring.
+  std::atomic<std::uint32_t> sq_outstanding{0};
 
   // --- engine side ---
   struct SqEntry {
@@ -145,6 +148,9 @@ class Device {
 
   // Connections (MPA over the stream transport), with the RoCEv2 CM's calls and events.
   [[nodiscard]] Result<cm::ListenerId> listen(const cm::Address& local, cm::Handler handler);
+  // Closes the listening socket (its port is free again at once); connections it already took
+  // keep their handler.
+  [[nodiscard]] Result<void> stop_listening(cm::ListenerId id);
   [[nodiscard]] Result<cm::ConnId> connect(Qp& qp, const cm::ConnectParams& p, cm::Handler handler);
   [[nodiscard]] Result<void> accept(cm::ConnId id, Qp& qp, const cm::AcceptParams& p, cm::Handler handler);
   [[nodiscard]] Result<void> reject(cm::ConnId id, std::span<const std::byte> private_data = {});
