@@ -91,6 +91,25 @@ struct Conn {
   }
 };
 
+// The passive side's answer to a connect request for the connection being made: accept it with
+// the welcome when it carries the greeting, refuse anything else. Listener is the RoCEv2 CM or an
+// iWARP device: both take the same accept/reject calls.
+template <class Listener, class QpT>
+void answer_request(Listener& l, Conn<QpT>* c, const cm::CmEvent& e) {
+  if (e.type != cm::CmEvent::Type::connect_request) return;
+  if (c == nullptr || text_of(e.private_data).rfind(hello(c->ip), 0) != 0) {
+    if (c != nullptr) c->problem = "the request carried '" + text_of(e.private_data) + "'";
+    (void)l.reject(e.conn);
+    return;
+  }
+  const auto pd = bytes_of(welcome(c->ip));
+  cm::AcceptParams ap;
+  ap.private_data = pd;
+  c->id[1] = e.conn;
+  if (auto r = l.accept(e.conn, *c->qp[1], ap, c->passive()); !r)
+    c->problem = "accept: " + r.error().message;
+}
+
 // Polls until both ends are established, a problem shows or the time is up.
 template <class C, class Poll>
 Result<void> wait_established(C& c, Poll&& poll) {
@@ -251,21 +270,7 @@ class RoceRig final : public Rig {
     cm_[1]->poll();
   }
 
-  void on_listen(const cm::CmEvent& e) {
-    if (e.type != cm::CmEvent::Type::connect_request) return;
-    Conn<roce::Qp>* c = accepting_;
-    if (c == nullptr || text_of(e.private_data).rfind(hello(c->ip), 0) != 0) {
-      if (c != nullptr) c->problem = "the request carried '" + text_of(e.private_data) + "'";
-      (void)cm_[1]->reject(e.conn);
-      return;
-    }
-    const auto pd = bytes_of(welcome(c->ip));
-    cm::AcceptParams ap;
-    ap.private_data = pd;
-    c->id[1] = e.conn;
-    if (auto r = cm_[1]->accept(e.conn, *c->qp[1], ap, c->passive()); !r)
-      c->problem = "accept: " + r.error().message;
-  }
+  void on_listen(const cm::CmEvent& e) { answer_request(*cm_[1], accepting_, e); }
 
   Clock& clock_;
   std::unique_ptr<transport::LoopbackWire> wire_;
@@ -370,21 +375,7 @@ class IwarpRig final : public Rig {
     dev_[1]->poll();
   }
 
-  void on_listen(const cm::CmEvent& e) {
-    if (e.type != cm::CmEvent::Type::connect_request) return;
-    Conn<iwarp::Qp>* c = accepting_;
-    if (c == nullptr || text_of(e.private_data).rfind(hello(c->ip), 0) != 0) {
-      if (c != nullptr) c->problem = "the request carried '" + text_of(e.private_data) + "'";
-      (void)dev_[1]->reject(e.conn);
-      return;
-    }
-    const auto pd = bytes_of(welcome(c->ip));
-    cm::AcceptParams ap;
-    ap.private_data = pd;
-    c->id[1] = e.conn;
-    if (auto r = dev_[1]->accept(e.conn, *c->qp[1], ap, c->passive()); !r)
-      c->problem = "accept: " + r.error().message;
-  }
+  void on_listen(const cm::CmEvent& e) { answer_request(*dev_[1], accepting_, e); }
 
   Clock& clock_;
   transport::DeviceSet set_;
