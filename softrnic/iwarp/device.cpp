@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "iwarp/terminate_codes.hpp"
+#include "roce/memory_ops.hpp"
 #include "roce/sge.hpp"
 #include "wire/mpa_fpdu.hpp"
 
@@ -61,7 +62,10 @@ Result<void> Device::post_send(Qp& qp, const roce::SendWr& wr) {
     case WrOpcode::send:
     case WrOpcode::send_with_inv:
     case WrOpcode::rdma_write:
-    case WrOpcode::rdma_read: break;
+    case WrOpcode::rdma_read:
+    case WrOpcode::local_inv:
+    case WrOpcode::fast_reg_mr:
+    case WrOpcode::bind_mw: break;
     default:
       return make_error(Errc::unsupported, "iWARP carries Send, Send with Invalidate, RDMA Write and RDMA Read "
                                            "(RFC 5040); immediate data and atomics are RFC 7306, not supported");
@@ -165,6 +169,12 @@ bool Device::build_next(Qp& qp) {
       return build_next(qp);
     }
     const auto op = e.wr.opcode;
+    if (roce::is_memory_op(op)) {  // STag operations run in send queue order and send nothing
+      e.status = roce::execute_memory_op(memory_, qp.init.pd, qp.qpn, e.wr);
+      e.written = e.done = true;
+      ++qp.sq_cur;
+      return build_next(qp);
+    }
     if (!e.started && (e.wr.flags & verbs::kFence) && !qp.reads_outstanding.empty()) return false;  // RFC 5040 5.4
     if (op == WrOpcode::rdma_read) {
       if (qp.reads_outstanding.size() >= std::max<std::uint8_t>(1, qp.ord)) return false;  // ORD
@@ -253,11 +263,7 @@ void Device::complete_sq(Qp& qp, Qp::SqEntry& e) {
   c.wr_id = e.wr.wr_id;
   c.status = e.status;
   c.qp_num = qp.qpn;
-  switch (e.wr.opcode) {
-    case WrOpcode::rdma_write: c.opcode = WcOpcode::rdma_write; break;
-    case WrOpcode::rdma_read: c.opcode = WcOpcode::rdma_read; break;
-    default: c.opcode = WcOpcode::send; break;
-  }
+  c.opcode = roce::send_wc_opcode(e.wr.opcode);
   c.byte_len = e.wr.opcode == WrOpcode::rdma_read ? e.length : 0;
   push_cqe(qp.init.send_cq, c);
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "roce/device.hpp"
+#include "roce/memory_ops.hpp"
 #include "roce/sge.hpp"
 #include "roce/timers.hpp"
 
@@ -269,26 +270,18 @@ void completer_retire(Device& dev, Qp& qp) {
   while (qp.sq_una < qp.sq_head) {
     SendWqe& w = qp.wqe(qp.sq_una);
     if (!w.done) break;
+    // Retired before its completion is visible: a consumer that sees it may post again.
+    qp.sq_una++;
+    qp.note_retired();
     if (w.status != WcStatus::success || (w.wr.flags & verbs::kSignaled)) {
       verbs::Cqe e{};
       e.wr_id = w.wr.wr_id;
       e.status = w.status;
       e.qp_num = qp.qpn;
       e.byte_len = w.length;
-      switch (w.wr.opcode) {
-        case WrOpcode::rdma_write:
-        case WrOpcode::rdma_write_with_imm: e.opcode = verbs::WcOpcode::rdma_write; break;
-        case WrOpcode::rdma_read: e.opcode = verbs::WcOpcode::rdma_read; break;
-        case WrOpcode::atomic_cmp_swap: e.opcode = verbs::WcOpcode::atomic_cmp_swap; break;
-        case WrOpcode::atomic_fetch_add: e.opcode = verbs::WcOpcode::atomic_fetch_add; break;
-        case WrOpcode::local_inv: e.opcode = verbs::WcOpcode::local_inv; break;
-        case WrOpcode::fast_reg_mr: e.opcode = verbs::WcOpcode::fast_reg_mr; break;
-        case WrOpcode::bind_mw: e.opcode = verbs::WcOpcode::bind_mw; break;
-        default: e.opcode = verbs::WcOpcode::send; break;
-      }
+      e.opcode = send_wc_opcode(w.wr.opcode);
       dev.complete(qp.send_cq, e, qp);
     }
-    qp.sq_una++;
     if (w.status != WcStatus::success) {
       dev.enter_error(qp, AsyncEvent::Type::qp_fatal, false);
       return;

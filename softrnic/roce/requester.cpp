@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "roce/device.hpp"
+#include "roce/memory_ops.hpp"
 #include "roce/timers.hpp"
 
 namespace softrnic::roce {
@@ -50,38 +51,6 @@ Psn oldest_unacked(Qp& qp) {
   return qp.next_psn;
 }
 
-// Memory operations posted to the send queue (IBA 10.6.3.5 fast register, 10.6.7.2.2 type 2
-// bind, 10.6.5 local invalidate) run in order when the requester reaches them.
-void execute_local(Device& dev, Qp& qp, SendWqe& w) {
-  auto& mem = dev.memory();
-  const auto& m = w.wr.mem;
-  switch (w.wr.opcode) {
-    case WrOpcode::local_inv:
-      w.status = mem.invalidate(w.wr.local_key, qp.pd, qp.qpn) ? verbs::WcStatus::success
-                                                                  : verbs::WcStatus::local_protection_error;
-      break;
-    case WrOpcode::fast_reg_mr: {
-      const auto* f = mem.find(w.wr.local_key);
-      const bool ours = f && f->pd == qp.pd;
-      w.status = ours && mem.fast_register(w.wr.local_key, m.new_key, {m.pages, m.npages}, m.page_size,
-                                           m.va, m.first_page_offset, m.length, m.access)
-                     ? verbs::WcStatus::success
-                     : verbs::WcStatus::local_protection_error;
-      break;
-    }
-    case WrOpcode::bind_mw: {
-      const auto* mw = mem.find(w.wr.local_key);
-      const bool ours = mw && mw->pd == qp.pd;
-      w.status = ours && mem.bind_mw(w.wr.local_key, m.new_key, m.mr_key, m.va, m.length, m.access, qp.qpn)
-                     ? verbs::WcStatus::success
-                     : verbs::WcStatus::mw_bind_error;
-      break;
-    }
-    default: w.status = verbs::WcStatus::local_qp_operation_error; break;
-  }
-  w.done = true;
-}
-
 }  // namespace
 
 void requester_step(Device& dev, Qp& qp) {
@@ -94,7 +63,10 @@ void requester_step(Device& dev, Qp& qp) {
     SendWqe& w = qp.wqe(qp.sq_req);
     if (w.done && !w.psn_assigned) break;  // failed when fetched: retiring it errors the QP
     if (w.npkts == 0) {  // local operation: executes in order, completes at once
-      if (!w.done) execute_local(dev, qp, w);
+      if (!w.done) {
+        w.status = execute_memory_op(dev.memory(), qp.pd, qp.qpn, w.wr);
+        w.done = true;
+      }
       qp.sq_req++;
       continue;
     }

@@ -41,6 +41,7 @@ struct RoceRig {
   verbs::PdHandle pd_a() { return t.a.pd; }
   verbs::PdHandle pd_b() { return t.b.pd; }
   verbs::Cq* scq_a() { return t.a.scq; }
+  verbs::Cq* scq_b() { return t.b.scq; }
   verbs::Cq* rcq_b() { return t.b.rcq; }
   bool run_until(const std::function<bool()>& p) { return t.run_until(p, 4'000'000); }
 
@@ -68,6 +69,7 @@ struct IwarpRig {
   verbs::PdHandle pd_a() { return t.a.pd; }
   verbs::PdHandle pd_b() { return t.b.pd; }
   verbs::Cq* scq_a() { return t.a.scq; }
+  verbs::Cq* scq_b() { return t.b.scq; }
   verbs::Cq* rcq_b() { return t.b.rcq; }
   bool run_until(const std::function<bool()>& p) { return t.run_until(p); }
 
@@ -184,6 +186,96 @@ TYPED_TEST(VerbsMatrix, SolicitedAndInvalidatingSendsAreFlaggedInTheReceiveCompl
   EXPECT_TRUE(rc[1].flags & verbs::Cqe::kWithInv);
   EXPECT_EQ(rc[1].invalidated, *key);
   EXPECT_FALSE(r.b().memory().check(*key, r.pd_b(), 0, 16, verbs::kRemoteWrite)) << "the key was invalidated";
+}
+
+// Fast register, type 2 bind and local invalidate are posted to the send queue and run in its
+// order (IBA 10.6.3.5, 10.6.7.2.2, 10.6.5; RFC 5040 6): the new keys work remotely once their
+// completions are in, and not after the invalidate.
+TYPED_TEST(VerbsMatrix, MemoryOperationsPostedToTheSendQueueGrantAndRevokeRemoteAccess) {
+  auto& r = this->rig;
+  constexpr std::uint32_t kAccess = verbs::kLocalWrite | verbs::kRemoteWrite | verbs::kRemoteRead;
+  auto src = this->reg(r.a(), r.pd_a(), 8192);
+  this->fill(src.mem, 11);
+  auto frmr = r.b().memory().alloc_frmr(r.pd_b(), 2);
+  ASSERT_TRUE(frmr);
+  std::vector<std::byte> p0(4096), p1(4096);
+  std::byte* pages[] = {p0.data(), p1.data()};
+  roce::SendWr fr;
+  fr.wr_id = 1;
+  fr.opcode = verbs::WrOpcode::fast_reg_mr;
+  fr.flags = verbs::kSignaled;
+  fr.local_key = *frmr;
+  fr.mem.new_key = 7;
+  fr.mem.pages = pages;
+  fr.mem.npages = 2;
+  fr.mem.va = 0x10000;
+  fr.mem.length = 8192;
+  fr.mem.access = kAccess;
+  ASSERT_TRUE(r.b().post_send(r.qb(), fr));
+  // A window over a plain region, bound by the same queue.
+  std::vector<std::byte> window_mem(256);
+  auto mr = r.b().memory().register_mr(r.pd_b(), window_mem.data(), window_mem.size(),
+                                       reinterpret_cast<std::uintptr_t>(window_mem.data()),
+                                       kAll | verbs::kMwBind);
+  auto mw = r.b().memory().alloc_mw(r.pd_b());
+  ASSERT_TRUE(mr && mw);
+  roce::SendWr bind;
+  bind.wr_id = 2;
+  bind.opcode = verbs::WrOpcode::bind_mw;
+  bind.flags = verbs::kSignaled;
+  bind.local_key = *mw;
+  bind.mem.new_key = 3;
+  bind.mem.mr_key = *mr;
+  bind.mem.va = reinterpret_cast<std::uintptr_t>(window_mem.data()) + 64;
+  bind.mem.length = 64;
+  bind.mem.access = verbs::kRemoteWrite | verbs::kRemoteRead;
+  ASSERT_TRUE(r.b().post_send(r.qb(), bind));
+  auto local = this->wait(r.scq_b(), 2);
+  ASSERT_EQ(local.size(), 2u);
+  EXPECT_EQ(local[0].opcode, WcOpcode::fast_reg_mr);
+  EXPECT_EQ(local[0].status, WcStatus::success);
+  EXPECT_EQ(local[1].opcode, WcOpcode::bind_mw);
+  EXPECT_EQ(local[1].status, WcStatus::success);
+  const verbs::MemKeyRaw fkey = (*frmr & ~0xffu) | 7, wkey = (*mw & ~0xffu) | 3;
+
+  auto w = this->wr(verbs::WrOpcode::rdma_write, src, 8192);
+  w.rkey = fkey;
+  w.remote_addr = 0x10000;
+  auto ww = this->wr(verbs::WrOpcode::rdma_write, src, 64);
+  ww.rkey = wkey;
+  ww.remote_addr = bind.mem.va;
+  ASSERT_TRUE(r.a().post_send(r.qa(), w));
+  ASSERT_TRUE(r.a().post_send(r.qa(), ww));
+  auto sc = this->wait(r.scq_a(), 2);
+  ASSERT_EQ(sc.size(), 2u);
+  for (const auto& c : sc) EXPECT_EQ(c.status, WcStatus::success);
+  EXPECT_TRUE(std::equal(p0.begin(), p0.end(), src.mem.begin()));
+  EXPECT_TRUE(std::equal(p1.begin(), p1.end(), src.mem.begin() + 4096)) << "the second page follows the first";
+  EXPECT_TRUE(std::equal(window_mem.begin() + 64, window_mem.begin() + 128, src.mem.begin()));
+  EXPECT_EQ(window_mem[0], std::byte{0}) << "nothing lands outside the window";
+
+  for (auto key : {fkey, wkey}) {
+    roce::SendWr inv;
+    inv.opcode = verbs::WrOpcode::local_inv;
+    inv.flags = verbs::kSignaled;
+    inv.local_key = key;
+    ASSERT_TRUE(r.b().post_send(r.qb(), inv));
+  }
+  auto invs = this->wait(r.scq_b(), 2);
+  ASSERT_EQ(invs.size(), 2u);
+  for (const auto& c : invs) {
+    EXPECT_EQ(c.opcode, WcOpcode::local_inv);
+    EXPECT_EQ(c.status, WcStatus::success);
+  }
+  EXPECT_FALSE(r.b().memory().check(fkey, r.pd_b(), 0x10000, 16, verbs::kRemoteWrite, r.qb().qpn));
+  EXPECT_FALSE(r.b().memory().check(wkey, r.pd_b(), bind.mem.va, 16, verbs::kRemoteWrite, r.qb().qpn));
+  roce::SendWr again = fr;  // invalidating a key twice is a local protection error
+  again.opcode = verbs::WrOpcode::local_inv;
+  again.local_key = fkey;
+  ASSERT_TRUE(r.b().post_send(r.qb(), again));
+  auto bad = this->wait(r.scq_b(), 1);
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_NE(bad[0].status, WcStatus::success);
 }
 
 TYPED_TEST(VerbsMatrix, FencedSendWaitsForEarlierReadsAndCompletionsStayInOrder) {
