@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "base/clock.hpp"
+#include "command.hpp"
 #include "demo_codec.hpp"
 #include "demo_report.hpp"
 #include "demo_rigs.hpp"
@@ -109,6 +110,70 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
     }
   }
   return report.ok() ? 0 : 1;
+}
+
+void add_demo_command(CLI::App& app, CommandList& list) {
+  auto cmd = std::make_shared<DemoCommand>();
+  auto no_roce = std::make_shared<bool>(false), no_iwarp = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand(
+      "demo",
+      "Two soft RNICs in one process, no hugepages, no root-only set-up: RoCEv2 over IPv4 and "
+      "IPv6 on an in-memory DPDK net_ring pair (the in-memory loopback wire if DPDK cannot "
+      "start), connected by the RoCEv2 CM, and iWARP over the kernel's loopback TCP "
+      "(127.0.0.1 and ::1, io_uring). On each: a Send ping-pong, RDMA Writes of a large buffer "
+      "and RDMA Reads of it back, every byte verified; then a table of bytes, throughput, "
+      "latency p50/p99 and retransmits. Exits 1 if a phase fails or a byte differs");
+  sub
+      ->add_option("--loss", cmd->loss_percent,
+                   "Drop this percentage of frames on each RoCEv2 port (fault injection) to "
+                   "show recovery; iWARP is left alone (kernel TCP recovers its own losses)")
+      ->check(CLI::Range(0.0, 50.0));
+  sub->add_option("--capture", cmd->capture,
+                       "Write what crossed the RoCEv2 wire (as device a saw it) to this pcap file. "
+                       "iWARP runs on kernel TCP, below which the engine sees no frames: it is "
+                       "not captured");
+  sub
+      ->add_option("--wire", cmd->wire,
+                   "RoCEv2 wire: ring (DPDK net_ring pair, no hugepages; falls back to loopback "
+                   "when DPDK cannot start) or loopback (in-memory, no DPDK)")
+      ->check(CLI::IsMember({"ring", "loopback"}))
+      ->capture_default_str();
+  sub->add_flag("--json", cmd->json, "Results as one JSON document on stdout");
+  sub
+      ->add_option("--size", cmd->size_mib,
+                   "MiB written and read back per transport (default " +
+                       std::to_string(kSizeMib) + ", with --loss " +
+                       std::to_string(kLossySizeMib) + ")")
+      ->check(CLI::Range(1, 1024));
+  sub
+      ->add_option("--chunk", cmd->chunk_kib,
+                   "KiB per RDMA Write and Read (default " +
+                       std::to_string(kChunkKib) + ", with --loss " +
+                       std::to_string(kLossyChunkKib) + ")")
+      ->check(CLI::Range(1, 16384));
+  sub
+      ->add_option("--pingpongs", cmd->pingpongs,
+                   "Send round trips per transport (default " +
+                       std::to_string(kPingpongs) + ", with --loss " +
+                       std::to_string(kLossyPingpongs) + ")")
+      ->check(CLI::Range(1, 1000000));
+  auto* no_roce_flag = sub->add_flag("--no-roce", *no_roce, "Leave out the RoCEv2 part");
+  sub->add_flag("--no-iwarp", *no_iwarp, "Leave out the iWARP part")->excludes(no_roce_flag);
+  auto* codec_flag = sub->add_flag(
+      "--codec", cmd->codec,
+      "Instead: the codec round trip (build a frame for every opcode, write a pcap, decode it "
+      "back and compare)");
+  sub
+      ->add_option("-o,--output", cmd->output,
+                   "With --codec: where to write the capture (default: demo.pcap in a new temp "
+                   "directory)")
+      ->needs(codec_flag);
+
+  list.push_back({sub, [cmd, no_roce, no_iwarp](std::ostream& out, std::ostream& err) {
+                    cmd->roce = !*no_roce;
+                    cmd->iwarp = !*no_iwarp;
+                    return run_demo(*cmd, out, err);
+                  }});
 }
 
 }  // namespace softrnic::cli
