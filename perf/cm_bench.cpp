@@ -18,6 +18,7 @@
 #include "bench_support.hpp"
 #include "cm/connection_manager.hpp"
 #include "loopback/loopback_port.hpp"
+#include "results.hpp"
 
 namespace softrnic::perf {
 namespace {
@@ -170,5 +171,9 @@ int main() {
   std::printf("  %-44s %8.0f connections/s\n", "baseline: kernel TCP, one at a time", 1e6 / tcp50);
   std::printf("ratio  CM setup latency / TCP handshake latency (p50): %.2fx\n", cm50 / tcp50);
   std::printf("ratio  CM setup rate (batched) / TCP handshake rate:   %.2fx\n", rate / (1e6 / tcp50));
+  softrnic::perf::record("cm_bench", "CM connection setup p50", cm50, "us", "kernel TCP connect+accept p50", tcp50,
+                cm50 / tcp50);
+  softrnic::perf::record("cm_bench", "CM connections/s, many in flight", rate, "conn/s", "kernel TCP handshakes/s",
+                1e6 / tcp50, rate / (1e6 / tcp50));
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "bench_support.hpp"
 #include "roce/connect.hpp"
 #include "roce/device.hpp"
+#include "results.hpp"
 
 namespace softrnic::perf {
 namespace {
@@ -133,6 +134,8 @@ int main() {
   std::printf("%-44s %14s %14s %9s\n", "what", "rate", "baseline", "ratio");
   std::printf("%-44s %11.2f M/s %11.2f M/s %8.3fx\n", "64 B RC SEND messages vs raw ring frames",
               mr / 1e6, wr / 1e6, mr / wr);
+  softrnic::perf::record("dpdk_bench", "64 B RC SEND messages (DPDK net_ring)", mr / 1e6, "M msg/s", "raw ring frames",
+                wr / 1e6, mr / wr);
   const auto& ca = r.ports.a->counters();
   std::printf(
       "%-44s tx_full %llu, alloc_fail %llu, engine tx_drop_port_full %llu\n",

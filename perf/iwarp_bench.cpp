@@ -23,6 +23,7 @@
 #include "bench_support.hpp"
 #include "iwarp/device.hpp"
 #include "uring/uring_tcp.hpp"
+#include "results.hpp"
 
 namespace softrnic::perf {
 namespace {
@@ -306,5 +307,13 @@ int main() {
               tcp.write_gbps > 0 ? iw[1].write_gbps / tcp.write_gbps : 0.0);
   std::printf("ratio  Send RTT p50 / TCP ping-pong p50:       %.2fx (target <= 1.3x)\n",
               pct(tcp.rtt_us, 0.5) > 0 ? pct(iw[0].rtt_us, 0.5) / pct(tcp.rtt_us, 0.5) : 0.0);
+  using softrnic::perf::record;
+  const double tw = tcp.write_gbps, t50 = pct(tcp.rtt_us, 0.5), i50 = pct(iw[0].rtt_us, 0.5);
+  record("iwarp_bench", "iWARP RDMA Write 64 KiB, MPA CRC on", iw[0].write_gbps, "Gbit/s", "TCP stream", tw,
+          iw[0].write_gbps / tw, ">= 0.8x", iw[0].write_gbps / tw >= 0.8);
+  record("iwarp_bench", "iWARP RDMA Write 64 KiB, MPA CRC off", iw[1].write_gbps, "Gbit/s", "TCP stream", tw,
+          iw[1].write_gbps / tw);
+  record("iwarp_bench", "iWARP 64 B Send RTT p50", i50, "us", "TCP 64 B ping-pong p50", t50, i50 / t50, "<= 1.3x",
+          i50 / t50 <= 1.3);
   return 0;
 }

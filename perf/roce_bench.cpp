@@ -20,6 +20,7 @@
 #include "bench_support.hpp"
 #include "roce/connect.hpp"
 #include "roce/device.hpp"
+#include "results.hpp"
 
 namespace softrnic::perf {
 namespace {
@@ -182,6 +183,12 @@ int main() {
               w / m, w / m >= 0.5 ? ">= 0.5x: MET" : ">= 0.5x: BELOW");
   std::printf("%-44s p50 %.0f ns, p99 %.0f ns (%zu round trips)\n", "64 B RDMA WRITE post-to-completion",
               lat[lat.size() / 2], lat[lat.size() * 99 / 100], lat.size());
+  using softrnic::perf::record;
+  record("roce_bench", "64 B RC SEND messages (loopback wire)", mr / 1e6, "M msg/s", "raw wire frames",
+          wr / 1e6, mr / wr, ">= 3 M msg/s", mr >= 3e6);
+  record("roce_bench", "64 KiB RDMA WRITE (loopback wire)", w / 1e9, "GB/s", "memcpy 64 KiB", m / 1e9, w / m,
+          ">= 0.5x", w / m >= 0.5);
+  record("roce_bench", "64 B RDMA WRITE post-to-completion p50", lat[lat.size() / 2] / 1e3, "us", "", NAN, NAN);
   const std::size_t per_qp = sizeof(roce::Qp) + r.qa->sq.size() * sizeof(roce::SendWqe) +
                              r.qa->sq_ring.capacity() * sizeof(roce::SendWr) +
                              r.qa->rq_ring.capacity() * sizeof(roce::RecvWr) +

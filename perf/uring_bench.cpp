@@ -32,6 +32,7 @@
 #include "roce/connect.hpp"
 #include "roce/device.hpp"
 #include "uring/uring_udp_port.hpp"
+#include "results.hpp"
 
 namespace softrnic::perf {
 namespace {
@@ -331,6 +332,13 @@ int main() {
   std::printf("%-46s %10.0f ns %13.0f ns %8.3fx   (p99 %.0f vs %.0f ns)\n",
               "64 B WRITE round trip vs UDP ping-pong, p50", lat50, pp50, lat50 / pp50,
               lat[lat.size() * 99 / 100], pp[pp.size() * 99 / 100]);
+  using softrnic::perf::record;
+  record("uring_bench", "64 B RC SEND messages (io_uring UDP)", mr / 1e6, "M msg/s", "80 B UDP datagrams",
+          sb / 1e6, mr / sb);
+  record("uring_bench", "64 KiB RDMA WRITE (io_uring UDP)", w / 1e9, "GB/s", "4 KiB UDP datagrams", bb / 1e9,
+          w / bb);
+  record("uring_bench", "64 B WRITE round trip p50 (io_uring UDP)", lat50 / 1e3, "us", "UDP ping-pong p50",
+          pp50 / 1e3, lat50 / pp50);
   const auto& ca = r.port_a->counters();
   const auto& cb = r.port_b->counters();
   std::printf(

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ratio_reporter.hpp"
+#include "results.hpp"
 #include "wire/build.hpp"
 #include "wire/crc.hpp"
 #include "wire/parse.hpp"
@@ -230,6 +231,10 @@ void print_ratio(const RatioReporter& r, const char* label, const std::string& s
               static_cast<double>(bytes) / *t, static_cast<double>(bytes) / *base, ratio);
   if (target > 0) std::printf("   >= %.2fx %s", target, ratio >= target ? "PASS" : "BELOW");
   std::printf("\n");
+  perf::record("wire_bench", std::string(label) + ", " + std::to_string(bytes) + " B",
+                static_cast<double>(bytes) / *t, "GB/s", "memcpy of the same bytes",
+                static_cast<double>(bytes) / *base, ratio, target > 0 ? ">= " + json_number(target) + "x" : "",
+                target > 0 ? int(ratio >= target) : -1);
 }
 
 void print_cost(const RatioReporter& r, const char* label, const std::string& subject) {
