@@ -107,10 +107,21 @@ TEST(DeviceConfig, MissingFieldsPointAtTheTable) {
             "af_xdp, tap, uring, pci)");
 }
 
+TEST(DeviceConfig, FaultsAndMpaCrcAreFieldsOfATable) {
+  auto specs = parse_device_config(
+      "[[device]]\nname = \"a\"\nport = \"uring\"\nip4 = \"127.0.0.1/8\"\nfaults = \"loss=0.1:seed=4\"\n"
+      "[[device]]\nname = \"b\"\nproto = \"iwarp\"\nport = \"uring\"\nip4 = \"127.0.0.2/8\"\nmpa_crc = \"off\"\n",
+      "devices.toml");
+  ASSERT_TRUE(specs) << specs.error().message;
+  ASSERT_EQ(specs->size(), 2u);
+  EXPECT_EQ((*specs)[0].faults, "loss=0.1:seed=4");
+  EXPECT_EQ((*specs)[1].mpa_crc, false);
+}
+
 TEST(DeviceConfig, UnknownKeysWrongTypesAndSeparatorsAreNamed) {
   EXPECT_EQ(error_of("[[device]]\nname = \"a\"\nport = \"uring\"\nspeed = 100\n"),
             "devices.toml:4: device a: unknown field 'speed' (accepted: name, proto, port, peer, "
-            "socket, iface, role, mac, ip4, ip6, mtu, vlan, udp_port, peer_udp_port, eal)");
+            "socket, iface, role, mac, ip4, ip6, mtu, vlan, udp_port, peer_udp_port, mpa_crc, faults, eal)");
   EXPECT_EQ(error_of("[[device]]\nname = \"a\"\nport = \"uring\"\nmtu = 1500.5\n"),
             "devices.toml:4: device a: mtu: expected an integer or a string, got a floating-point "
             "number");

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <vector>
 
 #include "roce/connect.hpp"
@@ -11,7 +12,7 @@
 namespace softrnic::transport {
 namespace {
 
-bool write_between(roce::Device& a, roce::Device& b) {
+bool write_between(roce::Device& a, roce::Device& b, std::size_t size = 3000) {
   using namespace verbs;
   roce::Qp* qp[2];
   Cq* cq[2];
@@ -36,21 +37,23 @@ bool write_between(roce::Device& a, roce::Device& b) {
       return false;
     }
   }
-  std::vector<std::byte> src(3000, std::byte{9}), dst(3000);
+  std::vector<std::byte> src(size), dst(size);
+  for (std::size_t i = 0; i < size; ++i) src[i] = std::byte(i * 7 + 1);
   const auto lk = *a.memory().register_mr(pd[0], src.data(), src.size(), 0, kZeroBased);
   const auto rk = *b.memory().register_mr(pd[1], dst.data(), dst.size(), 0, kLocalWrite | kRemoteWrite | kZeroBased);
   roce::SendWr w;
   w.opcode = WrOpcode::rdma_write;
   w.flags = kSignaled;
   w.num_sge = 1;
-  w.sg[0] = {0, 3000, lk};
+  w.sg[0] = {0, static_cast<std::uint32_t>(size), lk};
   w.rkey = rk;
   if (auto r = a.post_send(*qp[0], w); !r) {
     ADD_FAILURE() << r.error().message;
     return false;
   }
   std::array<Cqe, 1> c;
-  for (int i = 0; i < 1'000'000 && cq[0]->poll(c) == 0; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (cq[0]->poll(c) == 0 && std::chrono::steady_clock::now() < deadline) {
     a.poll();
     b.poll();
   }
@@ -85,6 +88,20 @@ TEST(DeviceSet, DpdkRingPairFromSpecsCarriesAWrite) {
   if (!r && r.error().message.find("EAL") != std::string::npos) GTEST_SKIP() << "SKIPPED: " << r.error().message;
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(write_between(*set.device("r0"), *set.device("r1")));
+}
+
+// faults= puts seeded loss on both directions of srn0's port: the write still arrives intact,
+// through retransmissions, and the losses are counted on the control path's port counters.
+TEST(DeviceSet, FaultsInTheSpecLoseFramesAndTheTransportRecovers) {
+  SteadyClock clock;
+  DeviceSet set;
+  auto r = set.build(specs({"name=srn0,port=loopback:peer=srn1,ip4=198.18.0.1/24,faults=loss=0.05:dir=both:seed=5",
+                            "name=srn1,port=loopback:peer=srn0,ip4=198.18.0.2/24"}),
+                     clock);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(write_between(*set.device("srn0"), *set.device("srn1"), 256 * 1024));
+  EXPECT_GT(set.device("srn0")->counters().get(roce::DeviceCounter::retransmits), 0u)
+      << "loss on the wire shows as retransmissions";
 }
 
 TEST(DeviceSet, SpecsThatCannotBeBuiltNameTheDeviceAndTheReason) {

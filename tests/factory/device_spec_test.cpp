@@ -16,6 +16,7 @@ TEST(DeviceSpec, ParsesEveryPortKindAndRoundTripsThroughItsCanonicalText) {
       "name=a,proto=roce,port=uring,ip4=127.0.0.1/8,udp_port=47910,peer_udp_port=47911",
       "name=a,proto=iwarp,port=uring,ip4=198.18.1.2/24",
       "name=a,proto=roce,port=pci:0000:03:00.0,eal=-l 1 --file-prefix x",
+      "name=a,proto=roce,port=uring,ip4=127.0.0.1/8,faults=loss=0.01:ecn=0.1:dir=both:ops=send+write:seed=9",
   };
   for (const char* text : specs) {
     auto s = parse_device_spec(text);
@@ -61,6 +62,9 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"name=a,port=tap,role=server", "role: applies only to port=memif"},
         Bad{"name=a,port=memif:socket=/x,role=boss", "role: unknown role 'boss' (accepted: server, client)"},
         Bad{"name=a,port=tap,mtu=70000", "mtu: '70000' is not a number in 68..9216"},
+        Bad{"name=a,port=tap,faults=loss=1.5", "faults: loss=1.5: a probability within 0..1"},
+        Bad{"name=a,port=tap,faults=drop=0.1", "faults: unknown key 'drop' (accepted: loss"},
+        Bad{"name=a,proto=iwarp,port=uring,ip4=198.18.0.1/24,faults=loss=0.1", "faults: applies to frames"},
         Bad{"name=a,port=tap,vlan=0", "vlan: '0' is not a VLAN ID in 1..4094"},
         Bad{"name=a,port=tap,ip4=198.18.0.1", "ip4: '198.18.0.1' needs a prefix length"},
         Bad{"name=a,port=tap,ip4=198.18.0.300/24", "ip4: '198.18.0.300' is not an address"},

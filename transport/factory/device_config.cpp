@@ -17,12 +17,12 @@ namespace {
 
 constexpr std::string_view kKeys =
     "name, proto, port, peer, socket, iface, role, mac, ip4, ip6, mtu, vlan, udp_port, "
-    "peer_udp_port, eal";
+    "peer_udp_port, mpa_crc, faults, eal";
 
 bool is_key(std::string_view k) {
   for (const std::string_view known :
        {"name", "proto", "port", "peer", "socket", "iface", "role", "mac", "ip4", "ip6", "mtu",
-        "vlan", "udp_port", "peer_udp_port", "eal"}) {
+        "vlan", "udp_port", "peer_udp_port", "mpa_crc", "faults", "eal"}) {
     if (k == known) return true;
   }
   return false;
@@ -160,7 +160,8 @@ Result<DeviceSpec> device_from_table(const toml::table& t, const std::string& fi
     spec += (spec.empty() ? "" : ",") + std::string(key) + "=" + value;
   };
   for (const std::string_view key :
-       {"name", "proto", "role", "mac", "ip4", "ip6", "mtu", "vlan", "udp_port", "peer_udp_port"}) {
+       {"name", "proto", "role", "mac", "ip4", "ip6", "mtu", "vlan", "udp_port", "peer_udp_port",
+        "mpa_crc", "faults"}) {
     if (const auto it = fields.find(key); it != fields.end())
       for (const Item& i : it->second) add(key, i.text);
   }

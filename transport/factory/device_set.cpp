@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "capture/capture_port.hpp"
+#include "fault/link_faults.hpp"
 #include "control/control_paths.hpp"
 #include "control/control_server.hpp"
 #include "control/device_control.hpp"
@@ -20,6 +21,7 @@ struct DeviceSet::Entry {
   std::unique_ptr<Port> owned_port;  // ports that stand alone
   Port* port = nullptr;
   std::unique_ptr<capture::CapturePort> capture;  // with control sockets: between device and port
+  std::unique_ptr<LinkFaultPort> faults;  // faults=: above the capture point, so it records the wire
   std::unique_ptr<roce::Device> device;
   // proto=iwarp: the kernel's TCP through io_uring, and the iWARP engine on it.
   std::unique_ptr<UringTcpTransport> tcp;
@@ -89,16 +91,27 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
     shared_.resize(first_shared);
     return device_error(s, e);
   };
-  auto add = [&](const DeviceSpec& s, Port* port, std::unique_ptr<Port> owned) {
+  // device -> faults (faults=) -> capture (control sockets) -> port: a capture records what
+  // crossed the wire, after transmit faults and before receive faults.
+  auto add = [&](const DeviceSpec& s, Port* port, std::unique_ptr<Port> owned) -> std::optional<Error> {
     auto e = std::make_unique<Entry>();
     e->name = s.name;
     e->spec = s;
     e->owned_port = std::move(owned);
     e->port = port;
     if (options_.control_sockets) e->capture = std::make_unique<capture::CapturePort>(*port);
-    Port& engine_port = e->capture ? static_cast<Port&>(*e->capture) : *port;
-    e->device = std::make_unique<roce::Device>(engine_port, clock, device_config_of(s, *port));
+    Port* engine_port = e->capture ? static_cast<Port*>(e->capture.get()) : port;
+    if (!s.faults.empty()) {
+      auto f = parse_link_faults(s.faults);
+      if (!f) return f.error();
+      auto lf = LinkFaultPort::create(*engine_port, *f, clock, port->has_link_layer());
+      if (!lf) return lf.error();
+      e->faults = std::move(*lf);
+      engine_port = e->faults.get();
+    }
+    e->device = std::make_unique<roce::Device>(*engine_port, clock, device_config_of(s, *port));
     entries_.push_back(std::move(e));
+    return std::nullopt;
   };
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const DeviceSpec& s = specs[i];
@@ -157,8 +170,8 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
           pb = shared->ring.b.get();
         }
         shared_.push_back(std::move(shared));
-        add(s, pa, nullptr);
-        add(*peer, pb, nullptr);
+        if (auto e = add(s, pa, nullptr)) return fail(s, *e);
+        if (auto e = add(*peer, pb, nullptr)) return fail(*peer, *e);
         break;
       }
       case PortKind::uring: {
@@ -176,7 +189,7 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
         auto p = UringUdpPort::create(uc);
         if (!p) return fail(s, p.error());
         Port* raw = p->get();
-        add(s, raw, std::move(*p));
+        if (auto e = add(s, raw, std::move(*p))) return fail(s, *e);
         break;
       }
       case PortKind::memif:
@@ -186,7 +199,7 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
         auto p = DpdkPort::create_vdev(vdev_of(s, entries_.size()), dpdk_config(s));
         if (!p) return fail(s, p.error());
         Port* raw = p->get();
-        add(s, raw, std::move(*p));
+        if (auto e = add(s, raw, std::move(*p))) return fail(s, *e);
         break;
       }
       case PortKind::pci:
@@ -274,6 +287,12 @@ Result<void> DeviceSet::open_control_sockets(std::size_t first_entry) {
     t.port = e.port;
     t.capture = e.capture.get();
     t.port_counters = port_counters(e.spec.port, e.port);
+    if (e.faults) {  // the fault stage's counters join the port's ("tx_fault_dropped", ...)
+      t.port_counters = [below = std::move(t.port_counters), faults = e.faults.get()](const control::CounterSink& sink) {
+        if (below) below(sink);
+        faults->for_each_counter([&](const std::string& name, std::uint64_t v) { sink(name, v); });
+      };
+    }
     t.timeout = options_.control_timeout;
     if (auto r = control_->listen(dir, e.name, control::device_control_handler(std::move(t))); !r) {
       for (std::size_t k = first_entry; k < i; ++k) control_->remove(entries_[k]->name);

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "fault/link_faults.hpp"
+
 namespace softrnic::transport {
 
 std::string_view to_string(PortKind k) {
@@ -188,6 +190,10 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
       if (val == "on") s.mpa_crc = true;
       else if (val == "off") s.mpa_crc = false;
       else return field_error("mpa_crc", "'" + std::string(val) + "' (accepted: on, off)");
+    } else if (key == "faults") {
+      auto f = parse_link_faults(val);
+      if (!f) return field_error("faults", f.error().message);
+      s.faults = format_link_faults(*f);
     } else if (key == "eal") {
       for (const auto a : split(val, ' '))
         if (!a.empty()) s.eal.emplace_back(a);
@@ -195,7 +201,7 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
       return make_error(Errc::invalid_argument,
                         "unknown field '" + std::string(key) +
                             "' (accepted: name, proto, port, role, mac, ip4, ip6, mtu, vlan, udp_port, "
-                            "peer_udp_port, mpa_crc, eal)");
+                            "peer_udp_port, mpa_crc, faults, eal)");
     }
   }
   if (!have_name) return field_error("name", "every device needs a name");
@@ -205,6 +211,9 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
     return field_error(udp_port ? "udp_port" : "peer_udp_port", "applies only to port=uring");
   if (!s.eal.empty() && !s.uses_dpdk()) return field_error("eal", "applies only to DPDK ports");
   if (s.mpa_crc && s.proto != DeviceProto::iwarp) return field_error("mpa_crc", "applies only to proto=iwarp");
+  if (!s.faults.empty() && s.proto == DeviceProto::iwarp)
+    return field_error("faults", "applies to frames, so to proto=roce: iWARP rides on the kernel's TCP, which "
+                                 "hides loss, duplication and reordering from the engine");
   if (s.proto == DeviceProto::iwarp && s.port != PortKind::uring)
     return field_error("proto", "iwarp runs on the kernel's TCP: it needs port=uring");
   if (s.port == PortKind::uring && (s.vlan || s.mac))
@@ -230,6 +239,7 @@ std::string format_device_spec(const DeviceSpec& s) {
   if (s.udp_port) out += ",udp_port=" + std::to_string(*s.udp_port);
   if (s.peer_udp_port) out += ",peer_udp_port=" + std::to_string(*s.peer_udp_port);
   if (s.mpa_crc) out += std::string(",mpa_crc=") + (*s.mpa_crc ? "on" : "off");
+  if (!s.faults.empty()) out += ",faults=" + s.faults;
   if (!s.eal.empty()) {
     out += ",eal=";
     for (std::size_t i = 0; i < s.eal.size(); ++i) out += (i ? " " : "") + s.eal[i];
@@ -242,7 +252,7 @@ bool operator==(const DeviceSpec& a, const DeviceSpec& b) {
          a.socket == b.socket && a.role == b.role && a.iface == b.iface && a.pci_addr == b.pci_addr &&
          a.udp_port == b.udp_port && a.peer_udp_port == b.peer_udp_port && a.mac == b.mac &&
          a.ip4 == b.ip4 && a.ip6 == b.ip6 && a.mtu == b.mtu && a.vlan == b.vlan && a.mpa_crc == b.mpa_crc &&
-         a.eal == b.eal;
+         a.faults == b.faults && a.eal == b.eal;
 }
 
 }  // namespace softrnic::transport

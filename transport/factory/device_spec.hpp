@@ -21,6 +21,10 @@
 //   eal=ARGS                DPDK EAL arguments, space-separated (replace the embedded defaults)
 //   mpa_crc=on|off          proto=iwarp: ask the peer for MPA CRC32c (default on; a peer's
 //                           request is always honoured)
+//   faults=KEY=V:KEY=V...   seeded wire faults between the device and its port, on transmit,
+//                           receive or both (fault/link_faults.hpp: loss, dup, reorder, window,
+//                           corrupt, delay, delay_us, jitter_us, rate, ecn, dir, qp, ops, seed);
+//                           proto=roce only (iWARP's kernel TCP hides loss and reordering)
 //
 // proto=iwarp needs port=uring: iWARP rides on the kernel's TCP (io_uring stream transport), on
 // the addresses given by ip4/ip6.
@@ -74,6 +78,7 @@ struct DeviceSpec {
   std::optional<std::uint32_t> mtu;
   std::optional<std::uint16_t> vlan;
   std::optional<bool> mpa_crc;  // iwarp: ask for MPA CRC32c (default on)
+  std::string faults;           // link faults, canonical text (format_link_faults); empty: none
   std::vector<std::string> eal;
 
   bool uses_dpdk() const {

@@ -24,6 +24,19 @@
 // Held frames due by time are released at the start of every rx_burst and tx_burst call (and by
 // poll()), in the order they were held.
 //
+// Further knobs draw from a second SplitMix64 stream (seeded from the same seed), again a fixed
+// number of draws per frame, so configurations without them replay exactly as before:
+//   - jitter: a delayed frame waits delay_ns plus a uniform offset in [-jitter_ns, +jitter_ns];
+//   - ecn_ce: an ECN-capable IP frame (ECT(0) or ECT(1)) is marked Congestion Experienced, the
+//     IPv4 header checksum updated (the RoCEv2 ICRC masks those bits); not-ECT frames are left
+//     alone (ecn_skipped), as a router would;
+//   - rate_bps: a token-bucket-free cap: each frame departs when the link is free again after
+//     the previous one (len * 8 / rate), held by time until then; over the hold capacity it is
+//     dropped at the tail (rate_dropped), as a full router queue would.
+// Filters (only_qp, only_ops) limit the faults to the RoCEv2 frames they name; other frames
+// still consume their draws but pass untouched (filtered_out); the rate cap applies to every
+// frame, since it is a property of the link.
+//
 // Back pressure: frames the wrapped port refuses wait in a bounded backlog inside the decorator,
 // in order, and are offered again on the next call; once that backlog is full tx_burst takes no
 // more frames from the caller (they stay with it, unnumbered), so no fault decision is lost.
@@ -35,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -61,7 +75,26 @@ struct FaultConfig {
   // Sequence numbers (1 = the first frame taken) dropped exactly, whatever the draws say.
   std::vector<std::uint64_t> drop_nth;
   std::size_t max_held = 256;  // frames held for reorder and delay together
+  std::uint64_t jitter_ns = 0;      // delay_ns +- up to this, uniform
+  double ecn_ce = 0.0;              // probability per ECN-capable frame of marking CE, 0..1
+  std::uint64_t rate_bps = 0;       // bandwidth cap in bit/s; 0: none (needs the clock)
+  bool link_layer = true;           // frames start with Ethernet; false: socket ports (BTH first)
+  std::optional<std::uint32_t> only_qp;  // faults only on frames to this destination QP
+  std::uint32_t only_ops = 0;            // faults only on these OpClass bits; 0: every frame
 };
+
+// Classes of RoCEv2 frames a fault filter can name (FaultConfig::only_ops), by BTH opcode.
+enum OpClass : std::uint32_t {
+  kOpSend = 1u << 0,      // SEND (all forms, with immediate or invalidate)
+  kOpWrite = 1u << 1,     // RDMA WRITE
+  kOpRead = 1u << 2,      // RDMA READ request and response
+  kOpAtomic = 1u << 3,    // atomic request and ATOMIC ACKNOWLEDGE
+  kOpAck = 1u << 4,       // ACKNOWLEDGE (and NAKs)
+  kOpCm = 1u << 5,        // MADs to QP1 (connection management)
+  kOpOther = 1u << 6,     // anything else, non-RoCE frames included (ARP, ND, CNPs)
+};
+// The class of a frame; link_layer as in FaultConfig.
+std::uint32_t op_class_of(std::span<const std::byte> frame, bool link_layer);
 
 enum class FaultCounter : std::uint8_t {
   frames_in,        // frames taken from the caller (the last sequence number)
@@ -75,6 +108,11 @@ enum class FaultCounter : std::uint8_t {
   reordered,
   delayed,
   hold_full,  // chosen for reorder or delay while the hold buffer was full: sent unheld
+  ecn_marked,     // marked Congestion Experienced
+  ecn_skipped,    // chosen for marking but not ECN-capable (or no IP header in view)
+  rate_limited,   // held by the rate cap until the link was free
+  rate_dropped,   // over the rate cap with the hold full: dropped at the tail
+  filtered_out,   // outside only_qp / only_ops: passed untouched
   count_
 };
 
@@ -102,6 +140,16 @@ constexpr std::string_view counter_name(FaultCounter c) {
       return "fault_delayed";
     case FaultCounter::hold_full:
       return "fault_hold_full";
+    case FaultCounter::ecn_marked:
+      return "fault_ecn_marked";
+    case FaultCounter::ecn_skipped:
+      return "fault_ecn_skipped";
+    case FaultCounter::rate_limited:
+      return "fault_rate_limited";
+    case FaultCounter::rate_dropped:
+      return "fault_rate_dropped";
+    case FaultCounter::filtered_out:
+      return "fault_filtered_out";
     case FaultCounter::count_:
       break;
   }
@@ -128,6 +176,7 @@ class FaultPort final : public Port {
   std::uint32_t max_frame() const override { return inner_.max_frame(); }
   wire::MacAddr mac() const override { return inner_.mac(); }
   bool link_up() const override { return inner_.link_up(); }
+  bool has_link_layer() const override { return inner_.has_link_layer(); }
 
   // Releases the delayed frames that are due and offers the backlog to the wrapped port.
   void poll();
@@ -156,11 +205,19 @@ class FaultPort final : public Port {
     bool reorder = false;
     std::uint32_t reorder_after = 0;  // 1..W
     bool delay = false;
+    std::int64_t jitter_ns = 0;
+    bool ecn = false;
   };
 
   FaultPort(Port& inner, FaultConfig config);
 
   Fate draw_fate(std::uint32_t frame_len);
+  bool in_filter(const Packet& p) const;
+  void mark_ce(Packet& p);
+  // The rate cap's departure time of a frame of len bytes taken now (now when there is no cap).
+  std::uint64_t depart_at(std::uint32_t len, std::uint64_t now);
+  std::uint32_t corrupt_from() const { return config_.link_layer ? kEthernetHeaderBytes : 0; }
+  static constexpr std::uint32_t kEthernetHeaderBytes = 14;
   bool listed_for_drop(std::uint64_t seq);
   void take(Packet* p);
   void count_down_reordered();
@@ -172,7 +229,9 @@ class FaultPort final : public Port {
   std::size_t backlog_limit_;
   std::size_t next_listed_ = 0;  // first drop_nth entry not yet passed
   SplitMix64 rng_;
+  SplitMix64 rng2_;  // the draws of the later knobs (jitter, ECN)
   std::uint64_t seq_ = 0;
+  std::uint64_t link_free_ns_ = 0;  // rate cap: when the last frame has left the link
   std::vector<HeldFrame> held_;   // capacity max_held, in hold order
   std::vector<Packet*> backlog_;  // capacity fixed at construction, in send order
   Counters<FaultCounter> counters_;
