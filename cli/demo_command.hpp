@@ -33,6 +33,7 @@ struct DemoCommand {
   std::optional<std::uint32_t> pingpongs;  // Send round trips per transport
   bool roce = true;                        // run the RoCEv2 part
   bool iwarp = true;                       // run the iWARP part
+  bool ndk = true;                         // run the SMB-Direct-like consumer through the NDK shim
 };
 
 // 0 when every phase ran and every byte was verified; 1 when a phase failed or data differed

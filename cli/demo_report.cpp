@@ -19,6 +19,7 @@ std::string fixed(double v, int decimals) {
 std::string human_bytes(std::uint64_t b) {
   if (b >= (1u << 20) && b % (1u << 20) == 0) return std::to_string(b >> 20) + " MiB";
   if (b >= (1u << 10) && b % (1u << 10) == 0) return std::to_string(b >> 10) + " KiB";
+  if (b >= (1u << 20)) return fixed(static_cast<double>(b) / (1u << 20), 1) + " MiB";
   return std::to_string(b) + " B";
 }
 
@@ -58,25 +59,26 @@ void print_table(const DemoReport& r, std::ostream& out) {
   out << '\n';
   if (!r.note.empty()) out << "note: " << r.note << '\n';
   out << '\n'
-      << pad("transport", 13) << pad("operation", 16) << pad("bytes", 10, true)
+      << pad("transport", 17) << pad("operation", 23) << pad("bytes", 10, true)
       << pad("throughput", 16, true) << pad("p50 us", 10, true) << pad("p99 us", 10, true)
       << pad("retransmits", 13, true) << "  result\n";
   for (const auto& p : r.phases) {
     const std::string tput = p.throughput_mbps() >= 1000
                                  ? fixed(p.throughput_mbps() / 1000, 2) + " Gbit/s"
                                  : fixed(p.throughput_mbps(), 1) + " Mbit/s";
-    out << pad(p.transport, 13) << pad(p.operation, 16) << pad(human_bytes(p.bytes), 10, true)
+    out << pad(p.transport, 17) << pad(p.operation, 23) << pad(human_bytes(p.bytes), 10, true)
         << pad(tput, 16, true) << pad(fixed(p.p50_us, 1), 10, true)
         << pad(fixed(p.p99_us, 1), 10, true)
-        << pad(p.retransmits ? std::to_string(*p.retransmits) : "n/a (TCP)", 13, true) << "  "
+        << pad(p.retransmits ? std::to_string(*p.retransmits) : p.retransmits_note, 13, true) << "  "
         << (p.ok() ? "verified" : "FAILED: " + (p.error.empty() ? "data differs" : p.error))
         << '\n';
   }
   if (!r.phases.empty()) {
     out << "(latency: a ping-pong round trip; for rdma write/read, post to completion of one "
-        << human_bytes(r.chunk) << " request with " << r.window << " in flight)\n";
+        << human_bytes(r.chunk) << " request with " << r.window << " in flight; smbd echo: a 64 B "
+        << "request/response round trip through the NDK shim)\n";
   }
-  for (const auto& s : r.skipped) out << pad(s.transport, 13) << "SKIPPED: " << s.reason << '\n';
+  for (const auto& s : r.skipped) out << pad(s.transport, 17) << "SKIPPED: " << s.reason << '\n';
   for (const auto& f : r.failures) out << "FAILED: " << f << '\n';
   if (!r.capture.empty()) {
     out << "\ncapture of the RoCEv2 wire: " << r.capture << " (`softrnic decode " << r.capture

@@ -19,6 +19,7 @@ struct PhaseResult {
   double seconds = 0;
   double p50_us = 0, p99_us = 0;             // per round trip (ping-pong) or per work request
   std::optional<std::uint64_t> retransmits;  // unset: the transport's retransmits are not ours
+  std::string retransmits_note = "n/a (TCP)";  // shown when retransmits is unset
   bool verified = false;                     // every byte compared equal
   std::string error;                         // non-empty: the phase failed, and why
   bool ok() const { return error.empty() && verified; }

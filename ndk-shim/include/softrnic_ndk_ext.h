@@ -34,9 +34,17 @@ typedef NTSTATUS (*SOFTRNIC_NDK_FN_SET_ASYNC_MODE)(NDK_ADAPTER* pNdkAdapter, ULO
 typedef NTSTATUS (*SOFTRNIC_NDK_FN_QUERY_COUNTERS)(NDK_ADAPTER* pNdkAdapter,
                                                   NDIS_NDK_PERFORMANCE_COUNTERS* pCounters);
 
+/* The adapter's NDIS_NDK_CAPABILITIES (MaxMwCount, MaxSrqCount, ...: 0 where the device has
+ * none). pInfo (optional) receives the NDK_ADAPTER_INFO and becomes pCapabilities->NdkInfo. */
+typedef NTSTATUS (*SOFTRNIC_NDK_FN_QUERY_CAPABILITIES)(NDK_ADAPTER* pNdkAdapter,
+                                                      NDIS_NDK_CAPABILITIES* pCapabilities,
+                                                      NDK_ADAPTER_INFO* pInfo);
+
+/* Slots are only ever appended. */
 typedef struct _SOFTRNIC_NDK_EXTENSION_DISPATCH {
   SOFTRNIC_NDK_FN_SET_ASYNC_MODE SetAsyncMode;
   SOFTRNIC_NDK_FN_QUERY_COUNTERS QueryCounters;
+  SOFTRNIC_NDK_FN_QUERY_CAPABILITIES QueryCapabilities;
 } SOFTRNIC_NDK_EXTENSION_DISPATCH;
 
 #ifdef __cplusplus

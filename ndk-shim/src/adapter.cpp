@@ -18,7 +18,8 @@ constexpr GUID kExtensionGuid = SOFTRNIC_NDK_EXTENSION_GUID_INIT;
 //  IN_ORDER_DMA: RoCE RC accepts packets only in PSN order and iWARP rides on TCP, so bytes of a
 //    message land in increasing address order.
 //  CQ_INTERRUPT_MODERATION: the CQ honours the moderation count (the interval is not timed).
-//  not RDMA_READ_SINK_NOT_REQUIRED: read sinks need local-write rights (and there are no LAMs).
+//  not RDMA_READ_SINK_NOT_REQUIRED: read sinks need local-write rights (LAM memory named by the
+//    privileged token has them, registered regions only with the flags that grant them).
 //  not MULTI_ENGINE: one engine thread serves every connection.
 //  not RDMA_READ_LOCAL_INVALIDATE, not CQ_RESIZE: not implemented.
 //  not LOOPBACK_CONNECTIONS: a device does not connect to its own address.
@@ -35,7 +36,8 @@ void fill_info(const Adapter& a, NDK_ADAPTER_INFO& info) {
   info.VendorId = 0;  // no IEEE OUI of its own
   info.DeviceId = 0x5352;
   info.MaxRegistrationSize = l.max_mr_size;
-  info.MaxWindowSize = l.max_mr_size;
+  // A window spans at most its region; no windows at all (iWARP) is reported as size 0.
+  info.MaxWindowSize = b.has_memory_windows() && l.max_mw != 0 ? l.max_mr_size : 0;
   info.FRMRPageCount = l.max_fast_reg_pages;
   info.MaxInitiatorRequestSge = l.max_sge;
   info.MaxReceiveRequestSge = l.max_sge;
@@ -46,7 +48,8 @@ void fill_info(const Adapter& a, NDK_ADAPTER_INFO& info) {
   info.MaxOutboundReadLimit = l.max_ord;
   info.MaxReceiveQueueDepth = l.max_qp_wr;
   info.MaxInitiatorQueueDepth = l.max_qp_wr;
-  info.MaxSrqDepth = 0;  // no SRQ through the shim yet: NdkCreateSrq is not supported
+  // The engine's SRQ depth; 0 (no SRQs, reference 1.6) on backends without them (iWARP).
+  info.MaxSrqDepth = l.max_srq == 0 ? 0 : l.max_srq_wr;
   info.MaxCqDepth = l.max_cqe;
   info.LargeRequestThreshold = 4096;
   info.MaxCallerData = b.max_caller_data();
@@ -54,7 +57,29 @@ void fill_info(const Adapter& a, NDK_ADAPTER_INFO& info) {
   info.AdapterFlags = kAdapterFlags;
   // NdkRoCEv2 or NdkiWarp by device. On iWARP, NdkAccept completes when the initiator's RTR has
   // arrived and the passive side may send from then on (connection.cpp says more).
+  // NDK_ADAPTER_INFO has no field for shared endpoints: on iWARP NdkCreateSharedEndpoint fails
+  // with STATUS_NOT_SUPPORTED (backend_iwarp.cpp says why), as does NdkCreateSrq.
   info.RdmaTechnology = b.technology();
+}
+
+// NDIS_NDK_CAPABILITIES (reference 4) from the same limits.
+void fill_capabilities(const Adapter& a, NDIS_NDK_CAPABILITIES& caps) {
+  const Backend& b = a.backend();
+  const verbs::DeviceLimits& l = b.limits();
+  caps = {};
+  caps.Header.Type = NDIS_OBJECT_TYPE_DEFAULT;
+  caps.Header.Revision = NDIS_NDK_CAPABILITIES_REVISION_1;
+  caps.Header.Size = static_cast<USHORT>(sizeof(NDIS_NDK_CAPABILITIES));
+  caps.MaxQpCount = l.max_qp;
+  caps.MaxCqCount = l.max_cq;
+  caps.MaxMrCount = l.max_mr;
+  caps.MaxPdCount = l.max_pd;
+  caps.MaxInboundReadLimit = 0;  // per QP only (MaxInboundReadLimit of the adapter info)
+  caps.MaxOutboundReadLimit = 0;
+  caps.MaxMwCount = b.has_memory_windows() ? l.max_mw : 0;
+  caps.MaxSrqCount = l.max_srq_wr == 0 ? 0 : l.max_srq;
+  // Reserved01..20 (bits 5..24) are always 0; the others are counted.
+  caps.MissingCounterMask = 0;
 }
 
 Adapter* adapter(NDK_ADAPTER* p) { return from_ndk<Adapter>(p, NdkObjectTypeAdapter); }
@@ -87,8 +112,16 @@ NTSTATUS create_pd(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_P
         pd->ndk.Dispatch = &kPdDispatch;
         pd->adapter = a;
         pd->handle = *h;
+        // The privileged token reaches the LAMs built so far (and later ones) through this PD.
+        if (NTSTATUS lams = attach_lams(*pd); lams != STATUS_SUCCESS) {
+          (void)a->backend().memory().free_pd(pd->handle);
+          delete pd;
+          done->finish(lams);
+          return;
+        }
         depend(pd->node, a->node);
         pd->node.destroy = [pd] {
+          detach_lams(*pd);
           (void)pd->adapter->backend().memory().free_pd(pd->handle);
           delete pd;
         };
@@ -98,20 +131,6 @@ NTSTATUS create_pd(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_P
   if (st == STATUS_SUCCESS) *out = reinterpret_cast<NDK_PD*>(made);
   return st;
 }
-
-NTSTATUS create_shared_endpoint(NDK_ADAPTER* p, CONST PSOCKADDR, ULONG, NDK_FN_CREATE_COMPLETION,
-                                PVOID, NDK_SHARED_ENDPOINT**) {
-  if (adapter(p) == nullptr) return STATUS_INVALID_PARAMETER;
-  return STATUS_NOT_SUPPORTED;
-}
-
-NTSTATUS build_lam(NDK_ADAPTER* p, MDL*, SIZE_T, NDK_FN_REQUEST_COMPLETION, PVOID,
-                   NDK_LOGICAL_ADDRESS_MAPPING*, ULONG*, ULONG*) {
-  if (adapter(p) == nullptr) return STATUS_INVALID_PARAMETER;
-  return STATUS_NOT_SUPPORTED;
-}
-
-VOID release_lam(NDK_ADAPTER*, NDK_LOGICAL_ADDRESS_MAPPING*) {}
 
 NTSTATUS ext_set_async_mode(NDK_ADAPTER* p, ULONG mode) {
   Adapter* a = adapter(p);
@@ -141,7 +160,18 @@ NTSTATUS ext_query_counters(NDK_ADAPTER* p, NDIS_NDK_PERFORMANCE_COUNTERS* out) 
   return STATUS_SUCCESS;
 }
 
-const SOFTRNIC_NDK_EXTENSION_DISPATCH kExtension = {ext_set_async_mode, ext_query_counters};
+NTSTATUS ext_query_capabilities(NDK_ADAPTER* p, NDIS_NDK_CAPABILITIES* out,
+                                NDK_ADAPTER_INFO* info) {
+  Adapter* a = adapter(p);
+  if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
+  fill_capabilities(*a, *out);
+  if (info != nullptr) fill_info(*a, *info);
+  out->NdkInfo = info;
+  return STATUS_SUCCESS;
+}
+
+const SOFTRNIC_NDK_EXTENSION_DISPATCH kExtension = {ext_set_async_mode, ext_query_counters,
+                                                    ext_query_capabilities};
 
 NTSTATUS open_adapter(NDK_VERSION version, NET_IFINDEX ifindex, NDK_ADAPTER** out) {
   if (out == nullptr) return STATUS_INVALID_PARAMETER;
@@ -201,11 +231,22 @@ NTSTATUS adapter_create_connector(NDK_ADAPTER*, NDK_FN_CREATE_COMPLETION, PVOID,
                                   NDK_CONNECTOR**);
 NTSTATUS adapter_create_listener(NDK_ADAPTER*, NDK_FN_CONNECT_EVENT_CALLBACK, PVOID,
                                  NDK_FN_CREATE_COMPLETION, PVOID, NDK_LISTENER**);
+NTSTATUS adapter_create_shared_endpoint(NDK_ADAPTER*, CONST PSOCKADDR, ULONG,
+                                        NDK_FN_CREATE_COMPLETION, PVOID, NDK_SHARED_ENDPOINT**);
+NTSTATUS adapter_build_lam(NDK_ADAPTER*, MDL*, SIZE_T, NDK_FN_REQUEST_COMPLETION, PVOID,
+                           NDK_LOGICAL_ADDRESS_MAPPING*, ULONG*, ULONG*);
+VOID adapter_release_lam(NDK_ADAPTER*, NDK_LOGICAL_ADDRESS_MAPPING*);
 
 const NDK_ADAPTER_DISPATCH kAdapterDispatch = {
-    query_extension,  query_adapter_info,       adapter_create_cq,
-    create_pd,        create_shared_endpoint,   adapter_create_connector,
-    adapter_create_listener, build_lam,         release_lam,
+    query_extension,
+    query_adapter_info,
+    adapter_create_cq,
+    create_pd,
+    adapter_create_shared_endpoint,
+    adapter_create_connector,
+    adapter_create_listener,
+    adapter_build_lam,
+    adapter_release_lam,
 };
 
 }  // namespace softrnic::ndk

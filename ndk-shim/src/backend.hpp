@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -21,8 +22,9 @@
 
 namespace softrnic::ndk {
 
-// An engine QP as the backend made it (roce::Qp or iwarp::Qp).
+// An engine QP as the backend made it (roce::Qp or iwarp::Qp), and an engine SRQ (roce::Srq).
 struct EngineQp;
+struct EngineSrq;
 
 class Backend {
  public:
@@ -43,7 +45,9 @@ class Backend {
 
   virtual verbs::MemoryTable& memory() = 0;
   [[nodiscard]] virtual Result<verbs::Cq*> create_cq(std::uint32_t depth) = 0;
-  [[nodiscard]] virtual Result<EngineQp*> create_qp(const roce::QpInit& init) = 0;
+  // `srq`: the QP takes its receives from that SRQ instead of a receive queue of its own.
+  [[nodiscard]] virtual Result<EngineQp*> create_qp(const roce::QpInit& init,
+                                                    EngineSrq* srq = nullptr) = 0;
   virtual void destroy_qp(EngineQp* qp) = 0;
   virtual std::uint32_t qpn(const EngineQp* qp) const = 0;
   // Whether the QP still waits for its connection (receives are held by the shim until then).
@@ -58,6 +62,29 @@ class Backend {
 
   [[nodiscard]] virtual Result<void> post_send(EngineQp* qp, const roce::SendWr& wr) = 0;
   [[nodiscard]] virtual Result<void> post_recv(EngineQp* qp, const roce::RecvWr& wr) = 0;
+
+  // Shared receive queues. A backend without them reports max_srq_wr 0 in limits() and keeps
+  // these defaults. Engine thread, except post_srq_recv and srq_queued (the SRQ's one posting
+  // thread).
+  [[nodiscard]] virtual Result<EngineSrq*> create_srq(std::uint32_t /*capacity*/,
+                                                      std::uint32_t /*max_sge*/,
+                                                      std::function<void()> /*on_limit*/) {
+    return make_error(Errc::unsupported, "no shared receive queues on this device");
+  }
+  // Once no QP uses it any more: its queued receives are dropped, its limit callback is gone.
+  virtual void destroy_srq(EngineSrq* /*srq*/) {}
+  [[nodiscard]] virtual Result<void> post_srq_recv(EngineSrq* /*srq*/, const roce::RecvWr& /*wr*/) {
+    return make_error(Errc::unsupported, "no shared receive queues on this device");
+  }
+  virtual std::size_t srq_queued(const EngineSrq* /*srq*/) const { return 0; }
+  // One on_limit call when fewer than `limit` receives remain queued (0 disarms).
+  virtual void arm_srq_limit(EngineSrq* /*srq*/, std::uint32_t /*limit*/) {}
+
+  // Memory windows: bind_mw work requests and local invalidation of windows.
+  virtual bool has_memory_windows() const { return false; }
+  // Whether connect() honours ConnectParams::local_port for several connections at once (what a
+  // shared endpoint needs).
+  virtual bool has_shared_endpoints() const { return false; }
 
   [[nodiscard]] virtual Result<cm::ListenerId> listen(const cm::Address& local,
                                                       cm::Handler handler) = 0;

@@ -1,5 +1,6 @@
 // The iWARP backend: an iwarp::Device, whose connections (MPA over TCP) use the CM's calls and
-// events. RC only; the engine has no fast-register or memory-window work requests on iWARP.
+// events. RC only; fast-register, type 2 window binds and local invalidation run from the send
+// queue as on RoCEv2, so the shim offers memory windows here too.
 #include <memory>
 
 #include "backend_factory.hpp"
@@ -13,10 +14,10 @@ const iwarp::Qp* engine(const EngineQp* q) { return reinterpret_cast<const iwarp
 class IwarpBackend final : public Backend {
  public:
   IwarpBackend(iwarp::Device& dev, std::vector<wire::Ipv6Addr> ips)
-      : dev_(dev), ips_(std::move(ips)) {}
+      : dev_(dev), ips_(std::move(ips)), limits_(without_srq(dev.config().limits)) {}
 
   NDK_RDMA_TECHNOLOGY technology() const override { return NdkiWarp; }
-  const verbs::DeviceLimits& limits() const override { return dev_.config().limits; }
+  const verbs::DeviceLimits& limits() const override { return limits_; }
   std::vector<wire::Ipv6Addr> addresses() const override { return ips_; }
   std::uint32_t max_caller_data() const override {
     return static_cast<std::uint32_t>(iwarp::kMaxPrivateData);
@@ -32,7 +33,8 @@ class IwarpBackend final : public Backend {
 
   verbs::MemoryTable& memory() override { return dev_.memory(); }
   Result<verbs::Cq*> create_cq(std::uint32_t depth) override { return dev_.create_cq(depth); }
-  Result<EngineQp*> create_qp(const roce::QpInit& init) override {
+  Result<EngineQp*> create_qp(const roce::QpInit& init, EngineSrq* srq) override {
+    if (srq != nullptr) return make_error(Errc::unsupported, "no shared receive queues on iWARP");
     auto q = dev_.create_qp(init);
     if (!q) return std::unexpected(q.error());
     return reinterpret_cast<EngineQp*>(*q);
@@ -74,11 +76,24 @@ class IwarpBackend final : public Backend {
   }
   Result<void> disconnect(cm::ConnId id) override { return dev_.disconnect(id); }
 
+  bool has_memory_windows() const override { return true; }
+
   std::size_t poll() override { return dev_.poll(); }
 
  private:
+  // The iWARP engine has no SRQs: the adapter reports none (MaxSrqDepth 0) and the shim refuses
+  // them. Shared endpoints stay off too (has_shared_endpoints): the TCP transport binds each
+  // connecting socket alone (no SO_REUSEADDR), so a second connection from the same local port
+  // would fail, and it cannot hold a port reserved without a connection.
+  static verbs::DeviceLimits without_srq(verbs::DeviceLimits l) {
+    l.max_srq = 0;
+    l.max_srq_wr = 0;
+    return l;
+  }
+
   iwarp::Device& dev_;
   std::vector<wire::Ipv6Addr> ips_;
+  verbs::DeviceLimits limits_;
 };
 
 }  // namespace

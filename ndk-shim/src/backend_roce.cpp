@@ -1,5 +1,13 @@
-// The RoCEv2 backend: a roce::Device and its IB CM (connection_manager.hpp).
+// The RoCEv2 backend: a roce::Device and its IB CM (connection_manager.hpp), with the engine's
+// shared receive queues, type 2 memory windows and a CM that takes the local port of a connection
+// from the caller (it only travels in the RDMA-CM IP private-data header, so several connections
+// may share one).
+#include <algorithm>
+#include <bit>
+#include <map>
 #include <memory>
+#include <unordered_map>
+#include <utility>
 
 #include "backend_factory.hpp"
 #include "engine/gid_table.hpp"
@@ -9,6 +17,8 @@ namespace {
 
 roce::Qp* engine(EngineQp* q) { return reinterpret_cast<roce::Qp*>(q); }
 const roce::Qp* engine(const EngineQp* q) { return reinterpret_cast<const roce::Qp*>(q); }
+roce::Srq* engine(EngineSrq* s) { return reinterpret_cast<roce::Srq*>(s); }
+const roce::Srq* engine(const EngineSrq* s) { return reinterpret_cast<const roce::Srq*>(s); }
 
 class RoceBackend final : public Backend {
  public:
@@ -30,8 +40,10 @@ class RoceBackend final : public Backend {
 
   verbs::MemoryTable& memory() override { return dev_.memory(); }
   Result<verbs::Cq*> create_cq(std::uint32_t depth) override { return dev_.create_cq(depth); }
-  Result<EngineQp*> create_qp(const roce::QpInit& init) override {
-    auto q = dev_.create_qp(init);
+  Result<EngineQp*> create_qp(const roce::QpInit& init, EngineSrq* srq) override {
+    roce::QpInit with = init;
+    with.srq = srq != nullptr ? engine(srq) : nullptr;
+    auto q = dev_.create_qp(with);
     if (!q) return std::unexpected(q.error());
     return reinterpret_cast<EngineQp*>(*q);
   }
@@ -58,6 +70,41 @@ class RoceBackend final : public Backend {
     return dev_.post_recv(*engine(qp), wr);
   }
 
+  // The engine cannot destroy an SRQ: one given back is drained and kept for the next create
+  // of the same ring size and SGE count.
+  Result<EngineSrq*> create_srq(std::uint32_t capacity, std::uint32_t max_sge,
+                                std::function<void()> on_limit) override {
+    const std::uint32_t ring = std::bit_ceil(std::max<std::uint32_t>(capacity, 2));
+    roce::Srq* srq = nullptr;
+    if (auto& pool = spare_srqs_[{ring, max_sge}]; !pool.empty()) {
+      srq = pool.back();
+      pool.pop_back();
+    } else {
+      auto made = dev_.create_srq(ring, max_sge);
+      if (!made) return std::unexpected(made.error());
+      srq = *made;
+    }
+    srq_handlers_[srq] = std::move(on_limit);
+    return reinterpret_cast<EngineSrq*>(srq);
+  }
+  void destroy_srq(EngineSrq* s) override {
+    roce::Srq* srq = engine(s);
+    dev_.arm_srq_limit(*srq, 0);
+    while (srq->ring.try_pop()) {
+    }
+    srq_handlers_.erase(srq);
+    spare_srqs_[{static_cast<std::uint32_t>(srq->ring.capacity()), srq->max_sge}].push_back(srq);
+  }
+  Result<void> post_srq_recv(EngineSrq* srq, const roce::RecvWr& wr) override {
+    return dev_.post_srq_recv(*engine(srq), wr);
+  }
+  std::size_t srq_queued(const EngineSrq* srq) const override { return engine(srq)->ring.size(); }
+  void arm_srq_limit(EngineSrq* srq, std::uint32_t limit) override {
+    dev_.arm_srq_limit(*engine(srq), limit);
+  }
+  bool has_memory_windows() const override { return true; }
+  bool has_shared_endpoints() const override { return true; }
+
   Result<cm::ListenerId> listen(const cm::Address& local, cm::Handler handler) override {
     return cm_->listen(local, std::move(handler));
   }
@@ -75,11 +122,34 @@ class RoceBackend final : public Backend {
   }
   Result<void> disconnect(cm::ConnId id) override { return cm_->disconnect(id); }
 
-  std::size_t poll() override { return dev_.poll() + cm_->poll(); }
+  std::size_t poll() override {
+    const std::size_t work = dev_.poll() + cm_->poll();
+    if (!dev_.events().empty()) deliver_events();
+    return work;
+  }
 
  private:
+  // The device's asynchronous events: SRQ limits go to their SRQ; the others (QP errors, which
+  // the shim sees as flushed completions) are dropped, so the list does not grow for ever.
+  void deliver_events() {
+    events_.clear();
+    events_.swap(dev_.events());
+    for (const roce::AsyncEvent& e : events_) {
+      if (e.type != roce::AsyncEvent::Type::srq_limit) continue;
+      auto* srq = static_cast<roce::Srq*>(const_cast<void*>(e.object));
+      // A copy: the callback may close the SRQ, which drops its handler.
+      if (auto it = srq_handlers_.find(srq); it != srq_handlers_.end() && it->second) {
+        const std::function<void()> fn = it->second;
+        fn();
+      }
+    }
+  }
+
   roce::Device& dev_;
   std::unique_ptr<cm::ConnectionManager> cm_;
+  std::unordered_map<const roce::Srq*, std::function<void()>> srq_handlers_;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<roce::Srq*>> spare_srqs_;
+  std::vector<roce::AsyncEvent> events_;
 };
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "address.hpp"
+#include "engine/gid_table.hpp"
 #include "objects.hpp"
 #include "qp_internal.hpp"
 #include "status.hpp"
@@ -157,6 +158,7 @@ NTSTATUS close_connector(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID
                          c->peer_disconnected;
     c->state = State::closed_down;
     c->self->object = nullptr;
+    leave_shared_endpoint(*c);
     finish_pending(*c, STATUS_CANCELLED);
     if (c->qp != nullptr) {
       if (carried) flush_engine_qp(*c->qp);
@@ -179,9 +181,11 @@ std::vector<std::byte> copy_bytes(const PVOID data, ULONG length) {
   return v;
 }
 
-NTSTATUS connect(NDK_CONNECTOR* p, NDK_QP* qp_p, CONST PSOCKADDR src, ULONG src_len,
-                 CONST PSOCKADDR dst, ULONG dst_len, ULONG ird, ULONG ord, CONST PVOID pdata,
-                 ULONG pdata_len, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+// NdkConnect from `src` (optional), or NdkConnectWithSharedEndpoint from the endpoint `sep`.
+NTSTATUS connect_common(NDK_CONNECTOR* p, NDK_QP* qp_p, CONST PSOCKADDR src, ULONG src_len,
+                        SharedEndpoint* sep, CONST PSOCKADDR dst, ULONG dst_len, ULONG ird,
+                        ULONG ord, CONST PVOID pdata, ULONG pdata_len, NDK_FN_REQUEST_COMPLETION cb,
+                        PVOID ctx) {
   Connector* c = conn_of(p);
   Qp* q = from_ndk<Qp>(qp_p, NdkObjectTypeQp);
   if (c == nullptr || q == nullptr || q->pd->adapter->dev != c->adapter->dev)
@@ -192,15 +196,27 @@ NTSTATUS connect(NDK_CONNECTOR* p, NDK_QP* qp_p, CONST PSOCKADDR src, ULONG src_
   if (src != nullptr) {
     if (NTSTATUS st = from_sockaddr(src, src_len, local); st != STATUS_SUCCESS) return st;
   }
+  if (sep != nullptr) {
+    // One family per connection: an IPv4 endpoint does not reach IPv6 peers.
+    if (sep->ipv4 != engine::is_ipv4_mapped(remote.ip)) return STATUS_INVALID_ADDRESS;
+    local = sep->local;
+  }
   if (NTSTATUS st = check_private_data(pdata, pdata_len, a->backend().max_caller_data());
       st != STATUS_SUCCESS)
     return st;
   if (remote.port == 0 || remote.ip == wire::Ipv6Addr{}) return STATUS_INVALID_ADDRESS;
   auto data = copy_bytes(pdata, pdata_len);
   return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
-               [c, q, remote, local, ird, ord, data = std::move(data)](const Done& done) {
+               [c, q, sep, remote, local, ird, ord, data = std::move(data)](const Done& done) {
                  if (c->state != State::idle || q->connector != nullptr) {
                    done->finish(STATUS_INVALID_DEVICE_STATE);
+                   return;
+                 }
+                 // Reference 3.5: one connection per 4-tuple.
+                 if (sep != nullptr &&
+                     std::any_of(sep->peers.begin(), sep->peers.end(),
+                                 [&](const auto& pr) { return pr.second == remote; })) {
+                   done->finish(STATUS_ADDRESS_ALREADY_EXISTS);
                    return;
                  }
                  Backend& b = c->adapter->backend();
@@ -221,15 +237,34 @@ NTSTATUS connect(NDK_CONNECTOR* p, NDK_QP* qp_p, CONST PSOCKADDR src, ULONG src_
                  c->id = *id;
                  c->state = State::connecting;
                  attach(*c, *q);
+                 if (sep != nullptr) {
+                   // The endpoint stays open (and reserved) while this connector is.
+                   c->endpoint = sep;
+                   sep->peers.emplace_back(c, remote);
+                   depend(c->node, sep->node);
+                 }
                  c->pending = done;
                });
 }
 
-NTSTATUS connect_with_shared_endpoint(NDK_CONNECTOR* p, NDK_QP*, NDK_SHARED_ENDPOINT*,
-                                      CONST PSOCKADDR, ULONG, ULONG, ULONG, CONST PVOID, ULONG,
-                                      NDK_FN_REQUEST_COMPLETION, PVOID) {
-  // Shared endpoints cannot be created (NdkCreateSharedEndpoint is not supported).
-  return conn_of(p) ? STATUS_NOT_SUPPORTED : STATUS_INVALID_PARAMETER;
+NTSTATUS connect(NDK_CONNECTOR* p, NDK_QP* qp, CONST PSOCKADDR src, ULONG src_len,
+                 CONST PSOCKADDR dst, ULONG dst_len, ULONG ird, ULONG ord, CONST PVOID pdata,
+                 ULONG pdata_len, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  return connect_common(p, qp, src, src_len, nullptr, dst, dst_len, ird, ord, pdata, pdata_len, cb,
+                        ctx);
+}
+
+NTSTATUS connect_with_shared_endpoint(NDK_CONNECTOR* p, NDK_QP* qp, NDK_SHARED_ENDPOINT* sep_p,
+                                      CONST PSOCKADDR dst, ULONG dst_len, ULONG ird, ULONG ord,
+                                      CONST PVOID pdata, ULONG pdata_len,
+                                      NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+  Connector* c = conn_of(p);
+  if (c == nullptr) return STATUS_INVALID_PARAMETER;
+  // No shared endpoint exists where the backend cannot share a local port (iWARP).
+  if (!c->adapter->backend().has_shared_endpoints()) return STATUS_NOT_SUPPORTED;
+  auto* sep = from_ndk<SharedEndpoint>(sep_p, NdkObjectTypeSharedEndpoint);
+  if (sep == nullptr || sep->adapter->dev != c->adapter->dev) return STATUS_INVALID_PARAMETER;
+  return connect_common(p, qp, nullptr, 0, sep, dst, dst_len, ird, ord, pdata, pdata_len, cb, ctx);
 }
 
 NTSTATUS complete_connect_common(NDK_CONNECTOR* p, NDK_FN_DISCONNECT_EVENT_CALLBACK plain,
@@ -415,13 +450,6 @@ NTSTATUS disconnect(NDK_CONNECTOR* p, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
   });
 }
 
-NTSTATUS shared_endpoint_close(NDK_OBJECT_HEADER*, NDK_FN_CLOSE_COMPLETION, PVOID) {
-  return STATUS_INVALID_PARAMETER;  // never created
-}
-NTSTATUS shared_endpoint_address(NDK_SHARED_ENDPOINT*, PSOCKADDR, ULONG*) {
-  return STATUS_INVALID_PARAMETER;
-}
-
 }  // namespace
 
 void on_connect_request(Listener& l, const cm::CmEvent& e) {
@@ -475,10 +503,6 @@ const NDK_CONNECTOR_DISPATCH kConnectorDispatch = {
     complete_connect,  accept,            reject,           get_connection_data,
     get_local_address, get_peer_address,  disconnect,       complete_connect_ex,
     accept_ex,
-};
-
-const NDK_SHARED_ENDPOINT_DISPATCH kSharedEndpointDispatch = {
-    shared_endpoint_close, query_extension, shared_endpoint_address,
 };
 
 }  // namespace softrnic::ndk

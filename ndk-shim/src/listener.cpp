@@ -20,17 +20,14 @@ NTSTATUS close_listener(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID 
   return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [l](const Done& done) {
     // New requests stop at once; the close itself waits for the connectors it handed out.
     l->closed = true;
-    if (l->listening) l->adapter->backend().stop_listening(l->id);
+    if (l->listening) {
+      l->adapter->backend().stop_listening(l->id);
+      remove_listener_endpoint(*l->adapter->dev, l->local);
+    }
     l->self->object = nullptr;
     l->node.destroy = [l] { delete l; };
     close_node(l->node, done);
   });
-}
-
-bool is_device_address(Backend& b, const wire::Ipv6Addr& ip) {
-  if (ip == wire::Ipv6Addr{}) return true;
-  const auto mine = b.addresses();
-  return std::find(mine.begin(), mine.end(), ip) != mine.end();
 }
 
 NTSTATUS listen(NDK_LISTENER* p, CONST PSOCKADDR addr, ULONG len, NDK_FN_REQUEST_COMPLETION cb,
@@ -61,11 +58,14 @@ NTSTATUS listen(NDK_LISTENER* p, CONST PSOCKADDR addr, ULONG len, NDK_FN_REQUEST
     const std::uint32_t last = local.port != 0 ? local.port : 65535;
     for (std::uint32_t port = first; port <= last; ++port) {
       at.port = static_cast<std::uint16_t>(port);
+      // A shared endpoint's port is not a listener's (reference 3.5).
+      if (endpoint_in_use(*l->adapter->dev, at, false)) continue;
       auto id = b.listen(at, h);
       if (id) {
         l->id = *id;
         l->local = at;
         l->listening = true;
+        add_listener_endpoint(*l->adapter->dev, at);
         done->finish(STATUS_SUCCESS);
         return;
       }
@@ -92,6 +92,12 @@ VOID control_connect_events(NDK_LISTENER* p, BOOLEAN pause) {
 }
 
 }  // namespace
+
+bool is_device_address(Backend& b, const wire::Ipv6Addr& ip) {
+  if (ip == wire::Ipv6Addr{}) return true;
+  const auto mine = b.addresses();
+  return std::find(mine.begin(), mine.end(), ip) != mine.end();
+}
 
 NTSTATUS adapter_create_listener(NDK_ADAPTER* p, NDK_FN_CONNECT_EVENT_CALLBACK event,
                                  PVOID event_ctx, NDK_FN_CREATE_COMPLETION cb, PVOID ctx,

@@ -1,5 +1,6 @@
 // NDK_PD and NDK_MR over the engine's MemoryTable: protection domains, registration from an MDL,
-// fast-register MRs. Memory windows, SRQs and LAMs are not offered (adapter info says so).
+// fast-register MRs. Memory windows are mw.cpp, SRQs srq.cpp, LAMs and the privileged token
+// lam.cpp.
 #include "objects.hpp"
 #include "status.hpp"
 
@@ -19,7 +20,8 @@ std::uint32_t access_of(ULONG flags) {
     a |= verbs::kRemoteWrite | verbs::kLocalWrite;
   // An RDMA read sink is written by the engine on the consumer's behalf.
   if (flags & NDK_MR_FLAG_RDMA_READ_SINK) a |= verbs::kLocalWrite;
-  return a;
+  // NDK has no "allow window binds" flag: any registered region may carry windows (NdkBind).
+  return a | verbs::kMwBind;
 }
 
 NTSTATUS close_pd(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
@@ -55,26 +57,6 @@ NTSTATUS create_mr(NDK_PD* p, BOOLEAN fast, NDK_FN_CREATE_COMPLETION cb, PVOID c
   return st;
 }
 
-NTSTATUS create_mw(NDK_PD* p, NDK_FN_CREATE_COMPLETION, PVOID, NDK_MW**) {
-  return pd_of(p) ? STATUS_NOT_SUPPORTED : STATUS_INVALID_PARAMETER;
-}
-
-NTSTATUS create_srq(NDK_PD* p, ULONG, ULONG, ULONG, NDK_FN_SRQ_NOTIFICATION_CALLBACK, PVOID,
-                    GROUP_AFFINITY*, NDK_FN_CREATE_COMPLETION, PVOID, NDK_SRQ**) {
-  return pd_of(p) ? STATUS_NOT_SUPPORTED : STATUS_INVALID_PARAMETER;  // MaxSrqDepth is 0
-}
-
-NTSTATUS create_qp_with_srq(NDK_PD* p, NDK_CQ*, NDK_CQ*, NDK_SRQ*, PVOID, ULONG, ULONG, ULONG,
-                            NDK_FN_CREATE_COMPLETION, PVOID, NDK_QP**) {
-  return pd_of(p) ? STATUS_NOT_SUPPORTED : STATUS_INVALID_PARAMETER;
-}
-
-// There are no LAMs, so the privileged token names no memory: SGEs carrying it fail their
-// access check like any unknown token (key 0 is never valid in the engine).
-VOID get_privileged_token(NDK_PD*, UINT32* token) {
-  if (token) *token = 0;
-}
-
 NTSTATUS close_mr(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Mr* mr = h ? mr_of(reinterpret_cast<NDK_MR*>(h)) : nullptr;
   if (mr == nullptr) return STATUS_INVALID_PARAMETER;
@@ -87,18 +69,9 @@ NTSTATUS register_mr(NDK_MR* p, MDL* mdl, SIZE_T length, ULONG flags,
                      NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
   Mr* mr = mr_of(p);
   if (mr == nullptr || mdl == nullptr || length == 0 || mr->fast) return STATUS_INVALID_PARAMETER;
-  // NDKPI reference 2.4: the range must be virtually contiguous and resident (a built MDL); a
-  // chain counts as one range when each MDL starts where the previous one ends.
-  std::uint64_t total = 0;
-  auto* const base = static_cast<std::byte*>(MmGetMdlVirtualAddress(mdl));
-  for (const MDL* m = mdl; m != nullptr; m = m->Next) {
-    if ((m->MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL) == 0) return STATUS_INVALID_PARAMETER;
-    if (static_cast<std::byte*>(MmGetMdlVirtualAddress(m)) != base + total)
-      return STATUS_INVALID_PARAMETER;
-    total += MmGetMdlByteCount(m);
-  }
-  if (length > total || length > mr->pd->adapter->backend().limits().max_mr_size)
-    return STATUS_INVALID_PARAMETER;
+  std::byte* base = nullptr;
+  if (NTSTATUS st = mdl_range(mdl, length, &base); st != STATUS_SUCCESS) return st;
+  if (length > mr->pd->adapter->backend().limits().max_mr_size) return STATUS_INVALID_PARAMETER;
   Adapter* a = mr->pd->adapter;
   const std::uint32_t access = access_of(flags);
   return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
@@ -114,6 +87,7 @@ NTSTATUS register_mr(NDK_MR* p, MDL* mdl, SIZE_T length, ULONG flags,
                    done->finish(error_status(key.error()));
                    return;
                  }
+                 mr->access.store(access);
                  mr->token.store(*key);
                  done->finish(STATUS_SUCCESS);
                });
@@ -124,13 +98,21 @@ NTSTATUS deregister_mr(NDK_MR* p, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
   if (mr == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = mr->pd->adapter;
   return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [mr](const Done& done) {
-    const UINT32 t = mr->token.exchange(0);
+    const UINT32 t = mr->token.load();
     if (t == 0) {
       done->finish(STATUS_INVALID_DEVICE_STATE);
       return;
     }
+    // Refused while a window is bound to it: the region stays registered (and its token valid).
     auto r = mr->pd->adapter->backend().memory().deregister(t);
-    done->finish(r ? STATUS_SUCCESS : error_status(r.error()));
+    if (!r) {
+      done->finish(r.error().code == Errc::busy ? STATUS_INVALID_DEVICE_STATE
+                                                : error_status(r.error()));
+      return;
+    }
+    mr->token.store(0);
+    mr->access.store(0);
+    done->finish(STATUS_SUCCESS);
   });
 }
 
@@ -166,37 +148,50 @@ UINT32 local_token(NDK_MR* p) {
   return mr ? mr->token.load() : 0;
 }
 
-// Windows and SRQs are never created (see create_mw / create_srq), so these tables only exist to
-// keep every slot filled.
-NTSTATUS close_never_created(NDK_OBJECT_HEADER*, NDK_FN_CLOSE_COMPLETION, PVOID) {
-  return STATUS_INVALID_PARAMETER;
-}
-UINT32 remote_token_mw(NDK_MW*) { return 0; }
-NTSTATUS modify_srq(NDK_SRQ*, ULONG, ULONG, NDK_FN_REQUEST_COMPLETION, PVOID) {
-  return STATUS_NOT_SUPPORTED;
-}
-NTSTATUS srq_receive(NDK_SRQ*, PVOID, CONST NDK_SGE*, ULONG) { return STATUS_NOT_SUPPORTED; }
-
 }  // namespace
 
 NTSTATUS pd_create_qp(NDK_PD*, NDK_CQ*, NDK_CQ*, PVOID, ULONG, ULONG, ULONG, ULONG, ULONG,
                       NDK_FN_CREATE_COMPLETION, PVOID, NDK_QP**);
+NTSTATUS pd_create_qp_with_srq(NDK_PD*, NDK_CQ*, NDK_CQ*, NDK_SRQ*, PVOID, ULONG, ULONG, ULONG,
+                               NDK_FN_CREATE_COMPLETION, PVOID, NDK_QP**);
+NTSTATUS pd_create_mw(NDK_PD*, NDK_FN_CREATE_COMPLETION, PVOID, NDK_MW**);
+NTSTATUS pd_create_srq(NDK_PD*, ULONG, ULONG, ULONG, NDK_FN_SRQ_NOTIFICATION_CALLBACK, PVOID,
+                       GROUP_AFFINITY*, NDK_FN_CREATE_COMPLETION, PVOID, NDK_SRQ**);
+VOID pd_get_privileged_token(NDK_PD*, UINT32*);
 
 Adapter* adapter_of(Pd& pd) { return pd.adapter; }
 
+NTSTATUS mdl_range(const MDL* mdl, SIZE_T length, std::byte** base) {
+  // NDKPI reference 2.4: the range must be virtually contiguous and resident (a built MDL); a
+  // chain counts as one range when each MDL starts where the previous one ends.
+  if (mdl == nullptr || base == nullptr) return STATUS_INVALID_PARAMETER;
+  std::uint64_t total = 0;
+  auto* const start = static_cast<std::byte*>(MmGetMdlVirtualAddress(mdl));
+  for (const MDL* m = mdl; m != nullptr; m = m->Next) {
+    if ((m->MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL) == 0) return STATUS_INVALID_PARAMETER;
+    if (static_cast<std::byte*>(MmGetMdlVirtualAddress(m)) != start + total)
+      return STATUS_INVALID_PARAMETER;
+    total += MmGetMdlByteCount(m);
+  }
+  if (length > total) return STATUS_INVALID_PARAMETER;
+  *base = start;
+  return STATUS_SUCCESS;
+}
+
 const NDK_PD_DISPATCH kPdDispatch = {
-    close_pd,     query_extension,    create_mr,           create_mw,
-    create_srq,   pd_create_qp,       create_qp_with_srq,  get_privileged_token,
+    close_pd,
+    query_extension,
+    create_mr,
+    pd_create_mw,
+    pd_create_srq,
+    pd_create_qp,
+    pd_create_qp_with_srq,
+    pd_get_privileged_token,
 };
 
 const NDK_MR_DISPATCH kMrDispatch = {
     close_mr, query_extension, register_mr, deregister_mr, init_fast_register_mr,
     remote_token, local_token,
 };
-
-const NDK_MW_DISPATCH kMwDispatch = {close_never_created, query_extension, remote_token_mw};
-
-const NDK_SRQ_DISPATCH kSrqDispatch = {close_never_created, query_extension, modify_srq,
-                                       srq_receive};
 
 }  // namespace softrnic::ndk

@@ -46,9 +46,14 @@ NTSTATUS fill_sges(Qp& q, roce::SendWr& wr, const NDK_SGE* sgl, ULONG n, ULONG f
     return STATUS_SUCCESS;
   }
   if (n > max_sge || n > roce::kMaxSge) return STATUS_DATA_OVERRUN;
-  for (ULONG i = 0; i < n; ++i)
-    wr.sg[i] = {reinterpret_cast<std::uintptr_t>(sgl[i].VirtualAddress), sgl[i].Length,
-                sgl[i].MemoryRegionToken};
+  for (ULONG i = 0; i < n; ++i) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(sgl[i].VirtualAddress);
+    std::uint32_t key = 0;
+    // The privileged token names LAM memory only (reference 2.3).
+    if (!local_key(*q.pd, addr, sgl[i].Length, sgl[i].MemoryRegionToken, key))
+      return STATUS_ACCESS_VIOLATION;
+    wr.sg[i] = {addr, sgl[i].Length, key};
+  }
   wr.num_sge = static_cast<std::uint8_t>(n);
   return STATUS_SUCCESS;
 }
@@ -101,14 +106,19 @@ NTSTATUS write(NDK_QP* p, PVOID ctx, CONST NDK_SGE* sgl, ULONG n, UINT64 remote_
 NTSTATUS receive(NDK_QP* p, PVOID ctx, CONST NDK_SGE* sgl, ULONG n) {
   Qp* q = qp_of(p);
   if (q == nullptr || (n != 0 && sgl == nullptr)) return STATUS_INVALID_PARAMETER;
+  // Its receives come from its SRQ (NdkSrqReceive).
+  if (q->srq != nullptr) return STATUS_INVALID_DEVICE_STATE;
   if (n > q->max_receive_sge || n > roce::kMaxSge) return STATUS_DATA_OVERRUN;
   std::uint64_t total = 0;
   roce::RecvWr wr;
   wr.wr_id = wr_id_of(ctx);
   wr.num_sge = static_cast<std::uint8_t>(n);
   for (ULONG i = 0; i < n; ++i) {
-    wr.sg[i] = {reinterpret_cast<std::uintptr_t>(sgl[i].VirtualAddress), sgl[i].Length,
-                sgl[i].MemoryRegionToken};
+    const auto addr = reinterpret_cast<std::uintptr_t>(sgl[i].VirtualAddress);
+    std::uint32_t key = 0;
+    if (!local_key(*q->pd, addr, sgl[i].Length, sgl[i].MemoryRegionToken, key))
+      return STATUS_ACCESS_VIOLATION;
+    wr.sg[i] = {addr, sgl[i].Length, key};
     total += sgl[i].Length;
   }
   if (total > backend_of(*q).limits().max_msg_size) return STATUS_INVALID_BUFFER_SIZE;
@@ -131,7 +141,8 @@ std::uint32_t fast_register_access(ULONG flags) {
   if (flags & (NDK_OP_FLAG_ALLOW_REMOTE_WRITE & ~NDK_OP_FLAG_ALLOW_LOCAL_WRITE))
     a |= verbs::kRemoteWrite | verbs::kLocalWrite;
   if (flags & NDK_OP_FLAG_RDMA_READ_SINK) a |= verbs::kLocalWrite;
-  return a;
+  // As for registered regions (memory.cpp): windows may be bound to any region.
+  return a | verbs::kMwBind;
 }
 
 NTSTATUS fast_register(NDK_QP* p, PVOID ctx, NDK_MR* mr_p, ULONG npages,
@@ -171,29 +182,74 @@ NTSTATUS fast_register(NDK_QP* p, PVOID ctx, NDK_MR* mr_p, ULONG npages,
   wr.mem.access = access;
   const NTSTATUS st = post(*q, wr);
   // The consumer re-reads the tokens once NdkFastRegister has returned (reference 2.3).
-  if (st == STATUS_SUCCESS) mr->token.store((token & ~0xffu) | new_key);
+  if (st == STATUS_SUCCESS) {
+    mr->access.store(access);
+    mr->token.store((token & ~0xffu) | new_key);
+  }
   return st;
 }
 
 NTSTATUS invalidate(NDK_QP* p, PVOID ctx, NDK_OBJECT_HEADER* target, ULONG flags) {
   Qp* q = qp_of(p);
   if (q == nullptr || target == nullptr) return STATUS_INVALID_PARAMETER;
-  if (target->ObjectType == NdkObjectTypeMw) return STATUS_NOT_SUPPORTED;
-  Mr* mr = from_ndk<Mr>(reinterpret_cast<NDK_MR*>(target), NdkObjectTypeMr);
-  // NdkRegisterMr regions are undone by NdkDeregisterMr, not invalidated.
-  if (mr == nullptr || !mr->fast) return STATUS_INVALID_PARAMETER;
   roce::SendWr wr;
   wr.wr_id = wr_id_of(ctx);
   wr.opcode = verbs::WrOpcode::local_inv;
   wr.flags = send_flags(flags);
   wr.num_sge = 0;
+  if (target->ObjectType == NdkObjectTypeMw) {
+    Mw* mw = from_ndk<Mw>(reinterpret_cast<NDK_MW*>(target), NdkObjectTypeMw);
+    if (!backend_of(*q).has_memory_windows()) return STATUS_NOT_SUPPORTED;
+    if (mw->pd != q->pd) return STATUS_INVALID_PARAMETER;
+    wr.local_key = mw->token.load();
+    // The window keeps holding its region until it is closed or bound to another (mw.cpp).
+    return post(*q, wr);
+  }
+  Mr* mr = from_ndk<Mr>(reinterpret_cast<NDK_MR*>(target), NdkObjectTypeMr);
+  // NdkRegisterMr regions are undone by NdkDeregisterMr, not invalidated.
+  if (mr == nullptr || !mr->fast) return STATUS_INVALID_PARAMETER;
   wr.local_key = mr->token.load();
   return post(*q, wr);
 }
 
-NTSTATUS bind(NDK_QP* p, PVOID, NDK_MR* mr, NDK_MW* mw, PVOID, SIZE_T, ULONG) {
-  if (qp_of(p) == nullptr || mr == nullptr || mw == nullptr) return STATUS_INVALID_PARAMETER;
-  return STATUS_NOT_SUPPORTED;  // no memory windows (NdkCreateMw is not supported)
+// Reference 2.4: binds the window to [va, va + length) of the region, with remote read and/or
+// write rights; remote write needs a region the consumer may write locally.
+NTSTATUS bind(NDK_QP* p, PVOID ctx, NDK_MR* mr_p, NDK_MW* mw_p, PVOID va_p, SIZE_T length,
+              ULONG flags) {
+  Qp* q = qp_of(p);
+  Mr* mr = from_ndk<Mr>(mr_p, NdkObjectTypeMr);
+  Mw* mw = from_ndk<Mw>(mw_p, NdkObjectTypeMw);
+  if (q == nullptr || mr == nullptr || mw == nullptr || length == 0)
+    return STATUS_INVALID_PARAMETER;
+  if (!backend_of(*q).has_memory_windows()) return STATUS_NOT_SUPPORTED;
+  if (mw->pd != q->pd || mr->pd != q->pd) return STATUS_INVALID_PARAMETER;
+  const UINT32 region = mr->token.load();
+  if (region == 0) return STATUS_INVALID_DEVICE_STATE;  // not registered
+  std::uint32_t access = 0;
+  if (flags & NDK_OP_FLAG_ALLOW_REMOTE_READ) access |= verbs::kRemoteRead;
+  if (flags & (NDK_OP_FLAG_ALLOW_REMOTE_WRITE & ~NDK_OP_FLAG_ALLOW_LOCAL_WRITE))
+    access |= verbs::kRemoteWrite;
+  if ((access & verbs::kRemoteWrite) && !(mr->access.load() & verbs::kLocalWrite))
+    return STATUS_ACCESS_VIOLATION;
+  const UINT32 window = mw->token.load();
+  const auto new_key = static_cast<std::uint8_t>((window & 0xffu) + 1u);
+  roce::SendWr wr;
+  wr.wr_id = wr_id_of(ctx);
+  wr.opcode = verbs::WrOpcode::bind_mw;
+  wr.flags = send_flags(flags);
+  wr.num_sge = 0;
+  wr.local_key = window;
+  wr.mem.new_key = new_key;
+  wr.mem.mr_key = region;
+  wr.mem.va = reinterpret_cast<std::uintptr_t>(va_p);
+  wr.mem.length = length;
+  wr.mem.access = access;
+  const NTSTATUS st = post(*q, wr);
+  if (st != STATUS_SUCCESS) return st;
+  // The remote token is valid once NdkBind has returned (reference 2.3).
+  mw->token.store((window & ~0xffu) | new_key);
+  run_soon(*q->pd->adapter->rt, [mw, mr] { window_bound(*mw, *mr); });
+  return STATUS_SUCCESS;
 }
 
 VOID flush(NDK_QP* p) {
@@ -230,9 +286,12 @@ void release_held_receives(Qp& q) {
   q.held.store(false, std::memory_order_release);
 }
 
-NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, PVOID qp_ctx, ULONG rq_depth,
-                      ULONG iq_depth, ULONG rq_sge, ULONG iq_sge, ULONG inline_size,
-                      NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_QP** out) {
+namespace {
+
+// NdkCreateQp, or NdkCreateQpWithSrq when srq_p is given (its receive limits are the SRQ's).
+NTSTATUS create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, NDK_SRQ* srq_p, PVOID qp_ctx,
+                   ULONG rq_depth, ULONG iq_depth, ULONG rq_sge, ULONG iq_sge, ULONG inline_size,
+                   NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_QP** out) {
   Pd* pd = from_ndk<Pd>(p, NdkObjectTypePd);
   Cq* rcq = from_ndk<Cq>(rcq_p, NdkObjectTypeCq);
   Cq* icq = from_ndk<Cq>(icq_p, NdkObjectTypeCq);
@@ -241,12 +300,27 @@ NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, PVOID qp_ctx, ULO
   Adapter* a = pd->adapter;
   if (rcq->adapter != a || icq->adapter != a) return STATUS_INVALID_PARAMETER;
   const verbs::DeviceLimits& l = a->backend().limits();
-  if (rq_depth == 0 || iq_depth == 0 || rq_depth > l.max_qp_wr || iq_depth > l.max_qp_wr ||
-      rq_sge > l.max_sge || iq_sge > l.max_sge || inline_size > l.max_inline)
+  Srq* srq = nullptr;
+  if (srq_p != nullptr) {
+    if (l.max_srq == 0) return STATUS_NOT_SUPPORTED;
+    srq = from_ndk<Srq>(srq_p, NdkObjectTypeSrq);
+    // The SRQ's receives are checked in its PD, which must be the QP's.
+    if (srq == nullptr || srq->pd != pd) return STATUS_INVALID_PARAMETER;
+    rq_depth = 0;
+    rq_sge = srq->max_sge;
+  } else if (rq_depth == 0 || rq_depth > l.max_qp_wr || rq_sge > l.max_sge) {
+    return STATUS_INVALID_PARAMETER;
+  }
+  if (iq_depth == 0 || iq_depth > l.max_qp_wr || iq_sge > l.max_sge || inline_size > l.max_inline)
     return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
-  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+  const NTSTATUS st = start(
+      *a->rt, a->mode.load(), Completion::create(cb, ctx),
       [=](const Done& done) {
+        if (srq != nullptr && srq->closed) {
+          done->finish(STATUS_INVALID_DEVICE_STATE);
+          return;
+        }
         roce::QpInit init;
         init.type = verbs::QpType::rc;
         init.pd = pd->handle;
@@ -257,7 +331,7 @@ NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, PVOID qp_ctx, ULO
         init.max_send_sge = std::max<ULONG>(iq_sge, 1);
         init.max_recv_sge = std::max<ULONG>(rq_sge, 1);
         init.max_inline = inline_size;
-        auto eqp = a->backend().create_qp(init);
+        auto eqp = a->backend().create_qp(init, srq != nullptr ? srq->esrq : nullptr);
         if (!eqp) {
           done->finish(error_status(eqp.error()));
           return;
@@ -275,13 +349,16 @@ NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, PVOID qp_ctx, ULO
         q->max_receive_sge = rq_sge;
         q->max_initiator_sge = iq_sge;
         q->max_inline = inline_size;
-        q->held.store(!a->backend().takes_receives_before_connection());
+        q->srq = srq;
+        // Nothing to hold with an SRQ: its receives never pass through the QP.
+        q->held.store(srq == nullptr && !a->backend().takes_receives_before_connection());
         DeviceEntry& dev = *a->dev;
         const std::uint32_t qpn = a->backend().qpn(q->eqp);
         if (qpn < dev.qp_context_size) dev.qp_context[qpn].store(qp_ctx);
         depend(q->node, pd->node);
         depend(q->node, rcq->node);
         depend(q->node, icq->node);
+        if (srq != nullptr) depend(q->node, srq->node);
         q->node.destroy = [q, qpn] {
           Adapter* ad = q->pd->adapter;
           DeviceEntry& d = *ad->dev;
@@ -296,6 +373,25 @@ NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, PVOID qp_ctx, ULO
       &made);
   if (st == STATUS_SUCCESS) *out = reinterpret_cast<NDK_QP*>(made);
   return st;
+}
+
+}  // namespace
+
+NTSTATUS pd_create_qp(NDK_PD* p, NDK_CQ* rcq, NDK_CQ* icq, PVOID qp_ctx, ULONG rq_depth,
+                      ULONG iq_depth, ULONG rq_sge, ULONG iq_sge, ULONG inline_size,
+                      NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_QP** out) {
+  return create_qp(p, rcq, icq, nullptr, qp_ctx, rq_depth, iq_depth, rq_sge, iq_sge, inline_size,
+                   cb, ctx, out);
+}
+
+NTSTATUS pd_create_qp_with_srq(NDK_PD* p, NDK_CQ* rcq, NDK_CQ* icq, NDK_SRQ* srq, PVOID qp_ctx,
+                               ULONG iq_depth, ULONG iq_sge, ULONG inline_size,
+                               NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_QP** out) {
+  // Without SRQs (iWARP) no SRQ can exist: the answer is the same whatever srq is.
+  if (Pd* pd = from_ndk<Pd>(p, NdkObjectTypePd); pd && pd->adapter->backend().limits().max_srq == 0)
+    return STATUS_NOT_SUPPORTED;
+  if (srq == nullptr) return STATUS_INVALID_PARAMETER;
+  return create_qp(p, rcq, icq, srq, qp_ctx, 0, iq_depth, 0, iq_sge, inline_size, cb, ctx, out);
 }
 
 const NDK_QP_DISPATCH kQpDispatch = {

@@ -40,6 +40,9 @@ struct DeviceEntry {
   std::unique_ptr<std::atomic<void*>[]> qp_context;
   std::uint32_t qp_context_size = 0;
   ConnectionCounters counters;
+  // Engine thread: local addresses held by listening listeners and by shared endpoints, so that
+  // neither takes the other's port (reference 3.5, endpoint reference counting).
+  std::vector<cm::Address> listener_endpoints, shared_endpoints;
 };
 
 class Runtime {

@@ -288,10 +288,11 @@ Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
   if ((mask & kAttrAv) && to != QpState::reset) prepare_tx_spec(qp);
   if (to == QpState::reset) {
     // Back to a fresh QP: everything queued is dropped without completions (IBA 10.3.1.1).
-    while (qp.sq_ring.try_pop()) {
-    }
+    std::uint64_t dropped = qp.sq_head - qp.sq_una;
+    while (qp.sq_ring.try_pop()) ++dropped;
     while (qp.rq_ring.try_pop()) {
     }
+    qp.note_retired(dropped);
     qp.sq_head = qp.sq_req = qp.sq_una = 0;
     qp.rd_atomic_outstanding = 0;
     qp.ack_deadline = qp.rnr_deadline = 0;
@@ -345,8 +346,12 @@ Result<void> Device::post_send(Qp& qp, const SendWr& wr) {
     if (!wr.ah) return make_error(Errc::invalid_argument, "UD sends need an address handle");
     if (len > qp.attr.pmtu) return make_error(Errc::invalid_argument, "UD message larger than the path MTU");
   }
-  if (qp.sq_ring.size() >= qp.init.sq_depth || !qp.sq_ring.try_push(wr))
+  // Every WR not yet retired counts, wherever it is (posting ring or the engine's queue).
+  const std::uint64_t posted = qp.sq_posted.load(std::memory_order_relaxed);
+  if (posted - qp.sq_retired.load(std::memory_order_acquire) >= qp.init.sq_depth ||
+      !qp.sq_ring.try_push(wr))
     return make_error(Errc::busy, "send queue full");
+  qp.sq_posted.store(posted + 1, std::memory_order_release);
   return {};
 }
 
@@ -461,6 +466,7 @@ void Device::flush_qp(Qp& qp) {
     if (qp.sq_head - qp.sq_una >= qp.sq.size()) {
       // No room to keep order: complete the oldest first.
       auto& w = qp.wqe(qp.sq_una++);
+      qp.note_retired();
       verbs::Cqe e{w.wr.wr_id, w.done ? w.status : WcStatus::wr_flush_error, verbs::WcOpcode::send};
       e.qp_num = qp.qpn;
       complete(qp.send_cq, e, qp);
@@ -471,6 +477,7 @@ void Device::flush_qp(Qp& qp) {
   }
   while (qp.sq_una < qp.sq_head) {
     auto& w = qp.wqe(qp.sq_una++);
+    qp.note_retired();
     verbs::Cqe e{};
     e.wr_id = w.wr.wr_id;
     e.status = (w.done && w.status != WcStatus::success) ? w.status : WcStatus::wr_flush_error;

@@ -150,6 +150,11 @@ class Qp {
   // Consumer -> engine.
   SpscRing<SendWr> sq_ring;
   SpscRing<RecvWr> rq_ring;
+  // Send WRs ever posted (posting thread) and ever retired (engine, before their completion is
+  // written): post_send bounds their difference by init.sq_depth, so WRs the engine has already
+  // moved from sq_ring into sq still count against the depth.
+  std::atomic<std::uint64_t> sq_posted{0};
+  std::atomic<std::uint64_t> sq_retired{0};
 
   // Requester / completer (engine).
   std::vector<SendWqe> sq;  // circular, indexed by counter % size
@@ -190,6 +195,10 @@ class Qp {
   QpCounters counters;
 
   SendWqe& wqe(std::uint64_t i) { return sq[i % sq.size()]; }
+  // Engine: n more send WRs are done with (completed, flushed or dropped).
+  void note_retired(std::uint64_t n = 1) {
+    sq_retired.store(sq_retired.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
   std::uint32_t resp_count() const { return resp_head - resp_tail; }
 };
 

@@ -184,7 +184,7 @@ TEST(SoftrnicCliDemo, TwoSoftRnicsVerifyEveryByteOverRoceAndIwarp) {
   EXPECT_NE(r.output.find("demo OK: every byte verified"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("RoCEv2 wire: "), std::string::npos) << r.output;
   std::vector<std::string> transports = {"RoCEv2/IPv4", "RoCEv2/IPv6"};
-  if (r.output.find("iWARP        SKIPPED: ") == std::string::npos) {
+  if (r.output.find("SKIPPED: iWARP rides on kernel TCP") == std::string::npos) {
     transports.push_back("iWARP/IPv4");
     transports.push_back("iWARP/IPv6");
   } else {
@@ -197,6 +197,12 @@ TEST(SoftrnicCliDemo, TwoSoftRnicsVerifyEveryByteOverRoceAndIwarp) {
       EXPECT_TRUE(row.ends_with("verified")) << row;
     }
     EXPECT_NE(table_row(r.output, t, "rdma write").find("64 MiB"), std::string::npos) << r.output;
+    // The SMB-Direct-like consumer through the NDK shim, on the same kind of wire.
+    for (const std::string op : {"smbd write (RDMA Read)", "smbd read (RDMA Write)", "smbd echo"}) {
+      const auto row = table_row(r.output, "NDK " + t, op);
+      EXPECT_FALSE(row.empty()) << "NDK " << t << " " << op << " missing:\n" << r.output;
+      EXPECT_TRUE(row.ends_with("verified")) << row;
+    }
   }
   // The progress of every phase went to stderr, not into the table.
   EXPECT_NE(err.find("RoCEv2/IPv6 rdma read"), std::string::npos) << err;
@@ -233,11 +239,26 @@ TEST(SoftrnicCliDemo, JsonHasEveryPhaseWithItsFigures) {
   EXPECT_TRUE(j.at("failures").empty());
   const auto& phases = j.at("phases");
   const std::size_t skipped = j.at("skipped").size();
-  EXPECT_EQ(phases.size(), skipped == 0 ? 12u : 6u) << r.output;
+  // The engine's three phases and the NDK consumer's three, per transport and IP family.
+  EXPECT_EQ(phases.size(), skipped == 0 ? 24u : 12u) << r.output;
+  std::size_t ndk = 0;
   for (const auto& p : phases) {
     SCOPED_TRACE(p.dump());
     const auto op = p.at("operation").get<std::string>();
     const auto transport = p.at("transport").get<std::string>();
+    EXPECT_TRUE(p.at("verified").get<bool>());
+    EXPECT_EQ(p.at("error").get<std::string>(), "");
+    if (transport.starts_with("NDK ")) {
+      ++ndk;
+      EXPECT_TRUE(op == "smbd write (RDMA Read)" || op == "smbd read (RDMA Write)" || op == "smbd echo");
+      if (op != "smbd echo") {
+        EXPECT_GE(p.at("bytes").get<std::uint64_t>(), std::uint64_t{4} << 20) << "the payload at least";
+        EXPECT_GT(p.at("messages").get<std::uint64_t>(), 0u) << "RDMA operations by the server";
+      } else {
+        EXPECT_GT(p.at("latency_us").at("p50").get<double>(), 0.0);
+      }
+      continue;
+    }
     EXPECT_TRUE(op == "send ping-pong" || op == "rdma write" || op == "rdma read");
     EXPECT_EQ(p.at("bytes").get<std::uint64_t>(),
               op == "send ping-pong" ? 200u * 64u : std::uint64_t{4} << 20);
@@ -245,11 +266,10 @@ TEST(SoftrnicCliDemo, JsonHasEveryPhaseWithItsFigures) {
     EXPECT_GT(p.at("latency_us").at("p50").get<double>(), 0.0);
     EXPECT_GE(p.at("latency_us").at("p99").get<double>(),
               p.at("latency_us").at("p50").get<double>());
-    EXPECT_TRUE(p.at("verified").get<bool>());
-    EXPECT_EQ(p.at("error").get<std::string>(), "");
     // RoCE counts its own retransmissions; iWARP leaves them to kernel TCP.
     EXPECT_EQ(p.at("retransmits").is_null(), transport.starts_with("iWARP"));
   }
+  EXPECT_EQ(ndk, phases.size() / 2) << "the NDK consumer ran on every transport";
 }
 
 TEST(SoftrnicCliDemo, CaptureOfTheRoceWireDecodesCleanly) {
