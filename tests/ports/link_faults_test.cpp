@@ -214,5 +214,39 @@ TEST(LinkFaults, JitterSpreadsDelaysWithinTheBoundsAndTheSameSeedReplays) {
   EXPECT_NE(due_times("delay=1:delay_us=200:jitter_us=100:seed=4"), a);
 }
 
+TEST(LinkFaults, ScriptedDropsTakeExactlyTheNextMatchingFramesThenStop) {
+  Rig r("");  // no seeded faults: a plain pass-through until a script arms one
+  EXPECT_EQ(r.a->tx(), nullptr);
+  r.a->drop_next(2, FaultDirection::tx, 0x11, kOpWrite);
+  std::vector<Packet*> frames = {roce_frame(*r.a, 0x0a, 0x11, 1), roce_frame(*r.a, 0x04, 0x11, 2),
+                                 roce_frame(*r.a, 0x0a, 0x12, 3), roce_frame(*r.a, 0x0a, 0x11, 4),
+                                 roce_frame(*r.a, 0x0a, 0x11, 5)};
+  ASSERT_EQ(r.a->tx_burst(frames), frames.size());
+  auto got = r.at_b();
+  ASSERT_EQ(got.size(), 3u) << "the WRITEs to QP 0x11 with PSN 1 and 4 are dropped, PSN 5 passes";
+  EXPECT_EQ(r.a->scripted_dropped(), 2u);
+  EXPECT_FALSE(r.a->scripted_armed());
+  r.free_all(got, r.wire->b());
+}
+
+TEST(LinkFaults, ALinkFlapDropsBothWaysUntilItsTimeIsUp) {
+  Rig r("");
+  r.a->link_down_for(1'000'000);  // 1 ms
+  std::array<Packet*, 1> out{test::make_frame(*r.a, 1)};
+  ASSERT_EQ(r.a->tx_burst(out), 1u);
+  std::array<Packet*, 1> in{test::make_frame(r.wire->b(), 2)};
+  ASSERT_EQ(r.wire->b().tx_burst(in), 1u);
+  EXPECT_TRUE(r.at_a().empty());
+  EXPECT_TRUE(r.at_b().empty());
+  EXPECT_EQ(r.a->scripted_dropped(), 2u);
+  r.clock.advance(1'000'001);
+  std::array<Packet*, 1> after{test::make_frame(*r.a, 3)};
+  ASSERT_EQ(r.a->tx_burst(after), 1u);
+  auto got = r.at_b();
+  ASSERT_EQ(got.size(), 1u) << "the link is back";
+  EXPECT_EQ(test::seq_of(*got[0]), 3u);
+  r.free_all(got, r.wire->b());
+}
+
 }  // namespace
 }  // namespace softrnic::transport

@@ -101,7 +101,7 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
     e->port = port;
     if (options_.control_sockets) e->capture = std::make_unique<capture::CapturePort>(*port);
     Port* engine_port = e->capture ? static_cast<Port*>(e->capture.get()) : port;
-    if (!s.faults.empty()) {
+    if (!s.faults.empty() || options_.fault_stage) {
       auto f = parse_link_faults(s.faults);
       if (!f) return f.error();
       auto lf = LinkFaultPort::create(*engine_port, *f, clock, port->has_link_layer());
@@ -232,6 +232,12 @@ roce::Device* DeviceSet::device(std::string_view name) {
 Port* DeviceSet::port(std::string_view name) {
   for (auto& e : entries_)
     if (e->name == name) return e->port;
+  return nullptr;
+}
+
+LinkFaultPort* DeviceSet::faults(std::string_view name) {
+  for (auto& e : entries_)
+    if (e->name == name) return e->faults.get();
   return nullptr;
 }
 

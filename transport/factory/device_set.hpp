@@ -27,10 +27,16 @@ class ControlServer;
 
 namespace softrnic::transport {
 
+class LinkFaultPort;
+
 struct DeviceSetOptions {
   bool control_sockets = false;  // a control socket per device, and a capture point on its port
   std::string control_dir;       // the sockets' folder; empty: control_paths.hpp's default
   std::chrono::milliseconds control_timeout{1000};  // how long a request waits for the engine
+  // A fault stage (fault/link_faults.hpp) on every RoCEv2 device, even without faults= in its
+  // spec, so that scripted faults can be armed later (faults(name)); idle it costs one branch
+  // per burst.
+  bool fault_stage = false;
 };
 
 class DeviceSet {
@@ -49,6 +55,8 @@ class DeviceSet {
   iwarp::Device* iwarp_device(std::string_view name);  // proto=iwarp devices
   // The port the device was built on (below the capture decorator, when there is one).
   Port* port(std::string_view name);
+  // The device's fault stage: there when its spec has faults= or fault_stage is on.
+  LinkFaultPort* faults(std::string_view name);
   std::vector<std::string> names() const;
   // The path of the device's control socket; empty when control sockets are off.
   std::string control_socket(std::string_view name) const;

@@ -248,17 +248,18 @@ std::uint32_t op_class_of(std::span<const std::byte> frame, bool link_layer) {
   }
 }
 
+std::optional<std::uint32_t> dest_qp_of(std::span<const std::byte> f, bool link_layer) {
+  const Layout l = layout_of(f, link_layer);
+  if (!l.bth || f.size() < *l.bth + 12) return std::nullopt;
+  const auto* b = f.data() + *l.bth;
+  return (std::to_integer<std::uint32_t>(b[5]) << 16) | (std::to_integer<std::uint32_t>(b[6]) << 8) |
+         std::to_integer<std::uint32_t>(b[7]);
+}
+
 bool FaultPort::in_filter(const Packet& p) const {
   const std::span<const std::byte> f(p.data, p.len);
   if (config_.only_ops && !(op_class_of(f, config_.link_layer) & config_.only_ops)) return false;
-  if (config_.only_qp) {
-    const Layout l = layout_of(f, config_.link_layer);
-    if (!l.bth || p.len < *l.bth + 12) return false;
-    const auto* b = p.data + *l.bth;
-    const std::uint32_t qp = (std::to_integer<std::uint32_t>(b[5]) << 16) |
-                             (std::to_integer<std::uint32_t>(b[6]) << 8) | std::to_integer<std::uint32_t>(b[7]);
-    if (qp != *config_.only_qp) return false;
-  }
+  if (config_.only_qp && dest_qp_of(f, config_.link_layer) != config_.only_qp) return false;
   return true;
 }
 

@@ -95,6 +95,8 @@ enum OpClass : std::uint32_t {
 };
 // The class of a frame; link_layer as in FaultConfig.
 std::uint32_t op_class_of(std::span<const std::byte> frame, bool link_layer);
+// The BTH destination QP of a RoCEv2 frame; nothing for other frames.
+std::optional<std::uint32_t> dest_qp_of(std::span<const std::byte> frame, bool link_layer);
 
 enum class FaultCounter : std::uint8_t {
   frames_in,        // frames taken from the caller (the last sequence number)

@@ -213,7 +213,36 @@ std::string format_link_faults(const LinkFaults& f) {
   return s;
 }
 
-LinkFaultPort::LinkFaultPort(Port& inner) : inner_(inner) {}
+LinkFaultPort::LinkFaultPort(Port& inner, const Clock& clock, bool link_layer)
+    : inner_(inner), clock_(clock), link_layer_(link_layer) {}
+
+void LinkFaultPort::drop_next(std::uint32_t n, FaultDirection dir, std::optional<std::uint32_t> qp,
+                              std::uint32_t ops) {
+  drop_left_ = n;
+  drop_dir_ = dir;
+  drop_qp_ = qp;
+  drop_ops_ = ops;
+}
+
+void LinkFaultPort::link_down_for(std::uint64_t duration_ns) { down_until_ns_ = clock_.now_ns() + duration_ns; }
+
+bool LinkFaultPort::scripted_drop(const Packet& p, bool transmit) {
+  if (down_until_ns_ != 0) {
+    if (clock_.now_ns() < down_until_ns_) {
+      ++scripted_dropped_;
+      return true;
+    }
+    down_until_ns_ = 0;
+  }
+  if (drop_left_ == 0) return false;
+  if (drop_dir_ != FaultDirection::both && (drop_dir_ == FaultDirection::tx) != transmit) return false;
+  const std::span<const std::byte> f(p.data, p.len);
+  if (drop_ops_ && !(op_class_of(f, link_layer_) & drop_ops_)) return false;
+  if (drop_qp_ && dest_qp_of(f, link_layer_) != drop_qp_) return false;
+  --drop_left_;
+  ++scripted_dropped_;
+  return true;
+}
 
 LinkFaultPort::~LinkFaultPort() {
   tx_.reset();
@@ -223,9 +252,12 @@ LinkFaultPort::~LinkFaultPort() {
 
 Result<std::unique_ptr<LinkFaultPort>> LinkFaultPort::create(Port& inner, LinkFaults faults, const Clock& clock,
                                                              bool link_layer) {
-  auto p = std::unique_ptr<LinkFaultPort>(new LinkFaultPort(inner));
+  auto p = std::unique_ptr<LinkFaultPort>(new LinkFaultPort(inner, clock, link_layer));
   faults.config.clock = &clock;
   faults.config.link_layer = link_layer;
+  // Without seeded faults there is no stage at all: the port passes frames straight through and
+  // only the scripted faults (drop_next, link_down_for) can act.
+  if (!faults.any()) return p;
   if (faults.direction != FaultDirection::rx) {
     auto t = FaultPort::create(inner, faults.config);
     if (!t) return std::unexpected(t.error());
@@ -243,13 +275,47 @@ Result<std::unique_ptr<LinkFaultPort>> LinkFaultPort::create(Port& inner, LinkFa
 }
 
 std::size_t LinkFaultPort::tx_burst(std::span<Packet*> pkts) {
-  return tx_ ? tx_->tx_burst(pkts) : inner_.tx_burst(pkts);
+  Port& next = tx_ ? static_cast<Port&>(*tx_) : inner_;
+  if (!scripted_armed()) return next.tx_burst(pkts);
+  // One frame at a time while a script is armed, so that what the caller gave stays in order.
+  std::size_t taken = 0;
+  for (; taken < pkts.size(); ++taken) {
+    if (scripted_drop(*pkts[taken], true)) {
+      inner_.free(pkts[taken]);
+      continue;
+    }
+    if (next.tx_burst(pkts.subspan(taken, 1)) == 0) break;
+  }
+  return taken;
 }
 
 std::size_t LinkFaultPort::rx_burst(std::span<Packet*> out) {
   if (tx_) tx_->poll();  // delayed and rate-held transmit frames leave on time
-  if (!rx_) return inner_.rx_burst(out);
-  const std::size_t got = inner_.rx_burst(scratch_);
+  if (!rx_) {
+    const std::size_t got = inner_.rx_burst(out);
+    if (!scripted_armed()) return got;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < got; ++i) {
+      if (scripted_drop(*out[i], false)) {
+        inner_.free(out[i]);
+      } else {
+        out[kept++] = out[i];
+      }
+    }
+    return kept;
+  }
+  std::size_t got = inner_.rx_burst(scratch_);
+  if (scripted_armed()) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < got; ++i) {
+      if (scripted_drop(*scratch_[i], false)) {
+        inner_.free(scratch_[i]);
+      } else {
+        scratch_[kept++] = scratch_[i];
+      }
+    }
+    got = kept;
+  }
   const std::size_t taken = rx_->tx_burst(std::span(scratch_).first(got));
   for (std::size_t i = taken; i < got; ++i) {
     inner_.free(scratch_[i]);

@@ -61,13 +61,26 @@ class LinkFaultPort final : public Port {
     if (tx_) tx_->counters().for_each([&](std::string_view n, std::uint64_t v) { f("tx_" + std::string(n), v); });
     if (rx_) rx_->counters().for_each([&](std::string_view n, std::uint64_t v) { f("rx_" + std::string(n), v); });
     if (rx_) f(std::string("rx_fault_queue_full"), rx_queue_full_);
+    f(std::string("fault_scripted_dropped"), scripted_dropped_);
   }
   const FaultPort* tx() const { return tx_.get(); }
   const FaultPort* rx() const { return rx_.get(); }
 
+  // Scripted faults (test scenarios), engine thread only, applied before the seeded schedule and
+  // counted apart from it (scripted_dropped). While none is armed they cost one branch per burst.
+  // Drops the next n frames of direction dir (both: either) that match qp and ops (0: any).
+  void drop_next(std::uint32_t n, FaultDirection dir, std::optional<std::uint32_t> qp = {},
+                 std::uint32_t ops = 0);
+  // Drops every frame both ways until the clock passes now + duration_ns (a link flap).
+  void link_down_for(std::uint64_t duration_ns);
+  std::uint64_t scripted_dropped() const { return scripted_dropped_; }
+  bool scripted_armed() const { return drop_left_ > 0 || down_until_ns_ != 0; }
+
  private:
   class RxQueue;
-  explicit LinkFaultPort(Port& inner);
+  explicit LinkFaultPort(Port& inner, const Clock& clock, bool link_layer);
+  // True when the scripted faults take this frame (and count it).
+  bool scripted_drop(const Packet& p, bool transmit);
 
   Port& inner_;
   std::unique_ptr<RxQueue> queue_;
@@ -75,6 +88,14 @@ class LinkFaultPort final : public Port {
   std::unique_ptr<FaultPort> rx_;
   std::array<Packet*, kBurst> scratch_{};
   std::uint64_t rx_queue_full_ = 0;  // received frames dropped: the receive fault stage was full
+  const Clock& clock_;
+  bool link_layer_;
+  std::uint32_t drop_left_ = 0;
+  FaultDirection drop_dir_ = FaultDirection::both;
+  std::optional<std::uint32_t> drop_qp_;
+  std::uint32_t drop_ops_ = 0;
+  std::uint64_t down_until_ns_ = 0;
+  std::uint64_t scripted_dropped_ = 0;
 };
 
 }  // namespace softrnic::transport
