@@ -24,5 +24,9 @@ void add_devinfo_command(CLI::App& app, CommandList& list);
 void add_stats_command(CLI::App& app, CommandList& list);
 void add_capture_command(CLI::App& app, CommandList& list);
 void add_serve_command(CLI::App& app, CommandList& list);
+void add_perftest_commands(CLI::App& app, CommandList& list);  // send_bw ... read_lat
+void add_rc_pingpong_command(CLI::App& app, CommandList& list);
+void add_ud_pingpong_command(CLI::App& app, CommandList& list);
+void add_rping_command(CLI::App& app, CommandList& list);
 
 }  // namespace softrnic::cli

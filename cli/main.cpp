@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
   cli::add_capture_command(app, commands);
   cli::add_serve_command(app, commands);
   cli::add_decode_command(app, commands);
+  cli::add_perftest_commands(app, commands);
+  cli::add_rc_pingpong_command(app, commands);
+  cli::add_ud_pingpong_command(app, commands);
+  cli::add_rping_command(app, commands);
 
   try {
     app.parse(argc, argv);

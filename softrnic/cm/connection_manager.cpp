@@ -548,12 +548,14 @@ void ConnectionManager::Impl::on_rep(Conn& c, const mad::Rep& r) {
   c.ird = std::min(c.ird, r.initiator_depth);
   roce::QpConnectOptions o;
   o.pmtu = c.pmtu;
-  o.sq_psn = Psn{c.psn};
+  // PSNs as Linux's ib_cm uses them (seen on the wire with rdma_rxe): each side transmits from
+  // the Starting PSN the peer's message carried and receives from the one it sent itself.
+  o.sq_psn = Psn{r.starting_psn};
   o.ord = std::max<std::uint8_t>(1, c.ord);
   o.ird = std::max<std::uint8_t>(1, c.ird);
   o.retry_cnt = c.retry_count;
   o.rnr_retry = r.rnr_retry_count;
-  const auto up = roce::connect_qp(dev, *c.qp, c.local_gid, roce::QpPeer{r.local_qpn, Psn{r.starting_psn}, c.remote_gid, {}}, o);
+  const auto up = roce::connect_qp(dev, *c.qp, c.local_gid, roce::QpPeer{r.local_qpn, Psn{c.psn}, c.remote_gid, {}}, o);
   if (!up) {
     send_rej(c.local_gid, c.remote_gid, c.tid, c.id, c.remote_id, mad::MsgKind::rep, mad::RejectReason::no_qp);
     CmEvent e = event_of(c, CmEvent::Type::connect_error);
@@ -876,13 +878,13 @@ Result<void> ConnectionManager::accept(ConnId id, roce::Qp& qp, const AcceptPara
   c->psn = static_cast<std::uint32_t>(m.rng()) & 0xffffff;
   roce::QpConnectOptions o;
   o.pmtu = c->pmtu;
-  o.sq_psn = Psn{c->psn};
+  o.sq_psn = Psn{c->req.starting_psn};  // Linux's reading of the PSNs: see on_rep
   o.ord = std::max<std::uint8_t>(1, c->ord);
   o.ird = std::max<std::uint8_t>(1, c->ird);
   o.retry_cnt = c->req.retry_count;
   o.rnr_retry = c->req.rnr_retry_count;
   auto up = roce::connect_qp(dev_, qp, c->local_gid,
-                             roce::QpPeer{c->req.local_qpn, Psn{c->req.starting_psn}, c->remote_gid, {}}, o);
+                             roce::QpPeer{c->req.local_qpn, Psn{c->psn}, c->remote_gid, {}}, o);
   if (!up) return make_error(up.error().code, "accept: QP " + std::to_string(qp.qpn) + ": " + up.error().message);
   c->qp = &qp;
   if (handler) c->handler = std::move(handler);
