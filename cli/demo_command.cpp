@@ -110,6 +110,8 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
     no.roce = cmd.roce;
     no.iwarp = cmd.iwarp && report.skipped.empty();
     no.payload = wc.bytes;
+    no.scenario = cmd.scenario;
+    no.scenario_log = cmd.scenario_log;
     run_ndk_demo(no, progress, report);
   }
 
@@ -145,6 +147,14 @@ void add_demo_command(CLI::App& app, CommandList& list) {
       "file-sized write done by RDMA Read and read back by RDMA Write, echoes). Every byte "
       "verified; then a table of bytes, throughput, latency p50/p99 and retransmits. Exits 1 "
       "if a phase fails or a byte differs");
+  sub->add_option("--scenario", cmd->scenario,
+                  "Consumer test mode: run the NDK part (the SMB-Direct-like consumer) under this "
+                  "scenario file (scenarios/*.toml: link flaps, RNR storms, failing creates, "
+                  "forced STATUS_PENDING, refused connects, ...) and print its event summary")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--scenario-log", cmd->scenario_log,
+                  "With --scenario: write every injected event and what the consumer saw as JSON "
+                  "lines to this file");
   sub
       ->add_option("--loss", cmd->loss_percent,
                    "Drop this percentage of frames on each RoCEv2 port (fault injection) to "

@@ -34,6 +34,8 @@ struct DemoCommand {
   bool roce = true;                        // run the RoCEv2 part
   bool iwarp = true;                       // run the iWARP part
   bool ndk = true;                         // run the SMB-Direct-like consumer through the NDK shim
+  std::string scenario;      // consumer test mode: the NDK part runs under this scenario file
+  std::string scenario_log;  // its JSON-lines event log; empty: none
 };
 
 // 0 when every phase ran and every byte was verified; 1 when a phase failed or data differed

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "smbd/session.hpp"
+#include "softrnic_ndk_ext.h"
 #include "wskndk.h"
 
 namespace softrnic::cli {
@@ -107,10 +108,44 @@ bool find_adapter(const std::vector<SOFTRNIC_NDK_ADAPTER_ENTRY>& list, const cha
   return false;
 }
 
+void run_sessions(const NdkDemoOptions& o, Progress& progress, DemoReport& report);
+
+// Ends the scenario and shows its summary, whatever way the sessions ended.
+void end_scenario(Progress& progress) {
+  ULONG len = 0;
+  (void)SoftrnicNdkEndScenario(nullptr, &len);
+  std::string summary(len, '\0');
+  if (len == 0 || SoftrnicNdkEndScenario(summary.data(), &len) != STATUS_SUCCESS) return;
+  summary.resize(len - 1);
+  progress.note("scenario summary: " + summary);
+}
+
 }  // namespace
 
 void run_ndk_demo(const NdkDemoOptions& o, Progress& progress, DemoReport& report) {
   setenv("SOFTRNIC_DEVICES", devices_spec(o).c_str(), 1);
+  if (o.scenario.empty()) {
+    run_sessions(o, progress, report);
+    return;
+  }
+  char error[512] = {};
+  const NTSTATUS st = SoftrnicNdkLoadScenario(o.scenario.c_str(),
+                                              o.scenario_log.empty() ? nullptr : o.scenario_log.c_str(),
+                                              error, sizeof error);
+  if (st != STATUS_SUCCESS) {
+    report.failures.push_back("NDK: scenario " + o.scenario + ": " + error + " (NTSTATUS " +
+                              status_text(st) + ")");
+    return;
+  }
+  progress.note("NDK: consumer test mode, scenario " + o.scenario +
+                (o.scenario_log.empty() ? "" : ", event log " + o.scenario_log));
+  run_sessions(o, progress, report);
+  end_scenario(progress);
+}
+
+namespace {
+
+void run_sessions(const NdkDemoOptions& o, Progress& progress, DemoReport& report) {
   ULONG count = 0;
   NTSTATUS st = NdkListAdapters(nullptr, &count);
   std::vector<SOFTRNIC_NDK_ADAPTER_ENTRY> list(count);
@@ -150,5 +185,7 @@ void run_ndk_demo(const NdkDemoOptions& o, Progress& progress, DemoReport& repor
     }
   }
 }
+
+}  // namespace
 
 }  // namespace softrnic::cli

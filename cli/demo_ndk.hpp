@@ -18,6 +18,10 @@ struct NdkDemoOptions {
   bool roce = true, iwarp = true;
   std::size_t payload = std::size_t{64} << 20;  // written and read back per transport
   std::size_t echoes = 200;                     // small request/response round trips timed
+  // Consumer test mode (softrnic_ndk_ext.h): the sessions run under this scenario file, loaded
+  // before the adapters exist (so its wire faults apply); its summary is printed at the end.
+  std::string scenario;
+  std::string scenario_log;  // JSON lines; empty: none
 };
 
 // Appends one phase per transport and operation (negotiate, write, read, echo) to report. Sets

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "softrnic_ndk_ext.h"
+
 const char* ndk_tool_name = "ndk-tool";
 long ndk_timeout_ms = 10000;
 
@@ -59,6 +61,10 @@ const char* ndk_status_name(NTSTATUS status) {
 }
 
 _Noreturn void ndk_exit(int code) {
+  /* A scenario loaded from SOFTRNIC_SCENARIO writes its summary line now: _Exit skips the
+   * shim's exit handler. */
+  ULONG length = 0;
+  (void)SoftrnicNdkEndScenario(NULL, &length);
   fflush(stdout);
   fflush(stderr);
   _Exit(code);

@@ -47,6 +47,32 @@ typedef struct _SOFTRNIC_NDK_EXTENSION_DISPATCH {
   SOFTRNIC_NDK_FN_QUERY_CAPABILITIES QueryCapabilities;
 } SOFTRNIC_NDK_EXTENSION_DISPATCH;
 
+/*
+ * Consumer test mode (README "Consumer test mode"): a scenario file of timed or triggered events
+ * the shim injects (wire drops, link flaps, RNR storms, failing creates, forced async modes,
+ * delayed callbacks, refused connects, peer disconnects, bad remote tokens, CQ overflow), and a
+ * JSON-lines log of every injected event next to what the consumer saw.
+ *
+ * Without these calls the shim loads SOFTRNIC_SCENARIO=FILE (log: SOFTRNIC_SCENARIO_LOG=FILE)
+ * when its devices are built, and SOFTRNIC_FAULTS=KEY=V:... (fault/link_faults.hpp grammar) puts
+ * wire faults on every RoCEv2 device whose spec has none.
+ *
+ * SoftrnicNdkLoadScenario: loads FILE (Text: the TOML itself), ending the active scenario first.
+ * LogPath may be NULL (no log). On error returns STATUS_INVALID_PARAMETER (bad scenario:
+ * FILE:LINE and the accepted values in Error) or the status the devices failed with. Time 0 of
+ * the scenario is the next NdkOpenAdapter. A scenario's `faults` apply only when the devices are
+ * built by this call (the first use of the shim in the process).
+ * SoftrnicNdkEndScenario: ends the active scenario (its owed callbacks run at once), writes its
+ * summary line and copies that summary (JSON, NUL-terminated) into Summary; *pLength is its size
+ * with the NUL. STATUS_BUFFER_TOO_SMALL when it does not fit: call again (the last summary is
+ * kept). STATUS_INVALID_DEVICE_STATE when no scenario ever ran.
+ */
+SOFTRNIC_NDK_API NTSTATUS SoftrnicNdkLoadScenario(const char* Path, const char* LogPath,
+                                                  char* Error, ULONG ErrorLength);
+SOFTRNIC_NDK_API NTSTATUS SoftrnicNdkLoadScenarioText(const char* Text, const char* LogPath,
+                                                      char* Error, ULONG ErrorLength);
+SOFTRNIC_NDK_API NTSTATUS SoftrnicNdkEndScenario(char* Summary, ULONG* pLength);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -100,8 +100,12 @@ NTSTATUS create_pd(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_P
   Adapter* a = adapter(p);
   if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
-  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreatePd"),
       [a](const Done& done) {
+        if (NTSTATUS f = scenario_failure(scenario::Call::create_pd); f != STATUS_SUCCESS) {
+          done->finish(f);
+          return;
+        }
         auto h = a->backend().memory().alloc_pd();
         if (!h) {
           done->finish(STATUS_INSUFFICIENT_RESOURCES);
@@ -188,6 +192,7 @@ NTSTATUS open_adapter(NDK_VERSION version, NET_IFINDEX ifindex, NDK_ADAPTER** ou
   if (rt == nullptr) return st;
   DeviceEntry* dev = rt->find(ifindex);
   if (dev == nullptr) return STATUS_INVALID_ADDRESS;
+  if (ScenarioRun* run = active_scenario()) run->adapter_opened();
   auto* a = new Adapter();
   init_header(a->ndk.Header, NdkObjectTypeAdapter, granted);
   a->ndk.Dispatch = &kAdapterDispatch;

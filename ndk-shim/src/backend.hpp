@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "base/result.hpp"
@@ -42,6 +43,14 @@ class Backend {
     std::uint64_t in_octets = 0, out_octets = 0, in_frames = 0, out_frames = 0;
   };
   virtual Traffic traffic() const = 0;
+  // Recovery counters for test-mode reports (engine thread): the device's (retransmits, ...) as
+  // name-value pairs, and one QP's RNR NAKs and retransmissions. Backends without them report none.
+  virtual void for_each_counter(
+      const std::function<void(std::string_view, std::uint64_t)>& /*sink*/) const {}
+  struct QpStats {
+    std::uint64_t retransmits = 0, timeouts = 0, rnr_naks_rx = 0, rnr_naks_tx = 0;
+  };
+  virtual QpStats qp_stats(const EngineQp* /*qp*/) const { return {}; }
 
   virtual verbs::MemoryTable& memory() = 0;
   [[nodiscard]] virtual Result<verbs::Cq*> create_cq(std::uint32_t depth) = 0;

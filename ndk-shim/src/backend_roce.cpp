@@ -38,6 +38,19 @@ class RoceBackend final : public Backend {
             c.get(roce::DeviceCounter::rx_packets), c.get(roce::DeviceCounter::tx_packets)};
   }
 
+  void for_each_counter(
+      const std::function<void(std::string_view, std::uint64_t)>& sink) const override {
+    const auto& d = dev_.counters();
+    sink("retransmits", d.get(roce::DeviceCounter::retransmits));
+    sink("rx_drop_no_recv_wqe", d.get(roce::DeviceCounter::rx_drop_no_recv_wqe));
+    sink("cm_retransmits", cm_->counters().get(cm::CmCounter::retransmits));
+    sink("cm_timeouts", cm_->counters().get(cm::CmCounter::timeouts));
+  }
+  QpStats qp_stats(const EngineQp* qp) const override {
+    const roce::QpCounters& c = engine(qp)->counters;
+    return {c.retransmits, c.timeouts, c.rnr_naks_rx, c.rnr_naks_tx};
+  }
+
   verbs::MemoryTable& memory() override { return dev_.memory(); }
   Result<verbs::Cq*> create_cq(std::uint32_t depth) override { return dev_.create_cq(depth); }
   Result<EngineQp*> create_qp(const roce::QpInit& init, EngineSrq* srq) override {

@@ -1,24 +1,32 @@
 #include "completion.hpp"
 
+#include "scenario_run.hpp"
+
 namespace softrnic::ndk {
 
-std::shared_ptr<Completion> Completion::request(NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
+std::shared_ptr<Completion> Completion::request(NDK_FN_REQUEST_COMPLETION cb, PVOID ctx,
+                                             const char* call) {
   std::shared_ptr<Completion> c(new Completion());
   c->request_cb_ = cb;
+  c->call_ = call != nullptr ? call : "request";
   c->ctx_ = ctx;
   return c;
 }
 
-std::shared_ptr<Completion> Completion::create(NDK_FN_CREATE_COMPLETION cb, PVOID ctx) {
+std::shared_ptr<Completion> Completion::create(NDK_FN_CREATE_COMPLETION cb, PVOID ctx,
+                                             const char* call) {
   std::shared_ptr<Completion> c(new Completion());
   c->create_cb_ = cb;
+  c->call_ = call != nullptr ? call : "create";
   c->ctx_ = ctx;
   return c;
 }
 
-std::shared_ptr<Completion> Completion::close(NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
+std::shared_ptr<Completion> Completion::close(NDK_FN_CLOSE_COMPLETION cb, PVOID ctx,
+                                             const char* call) {
   std::shared_ptr<Completion> c(new Completion());
   c->close_cb_ = cb;
+  c->call_ = call != nullptr ? call : "close";
   c->ctx_ = ctx;
   return c;
 }
@@ -41,13 +49,26 @@ void Completion::finish(NTSTATUS status, NDK_OBJECT_HEADER* object) {
     }
   }
   // The call returned STATUS_PENDING (or will): the callback is owed, exactly once.
+  if (ScenarioRun* run = active_scenario()) {
+    const std::uint64_t delay = run->callback_delay_ns();
+    run->callback(call_, id_, status, delay);
+    if (delay != 0) {
+      run->defer(delay, [request = request_cb_, create = create_cb_, close = close_cb_,
+                         ctx = ctx_, status, object] {
+        if (request) request(ctx, status);
+        if (create) create(ctx, status, NT_SUCCESS(status) ? object : nullptr);
+        if (close) close(ctx);
+      });
+      return;
+    }
+  }
   if (request_cb_) request_cb_(ctx_, status);
   if (create_cb_) create_cb_(ctx_, status, NT_SUCCESS(status) ? object : nullptr);
   if (close_cb_) close_cb_(ctx_);
 }
 
-NTSTATUS start(Runtime& rt, AsyncMode mode, const Done& done,
-               std::function<void(const Done&)> body, NDK_OBJECT_HEADER** object) {
+NTSTATUS Completion::start_in(Runtime& rt, AsyncMode mode, const Done& done,
+                              std::function<void(const Done&)> body, NDK_OBJECT_HEADER** object) {
   const bool engine = rt.on_engine_thread();
   if (mode == AsyncMode::pending || (!engine && mode == AsyncMode::natural)) {
     done->delivery_ = Completion::Delivery::callback;
@@ -73,6 +94,17 @@ NTSTATUS start(Runtime& rt, AsyncMode mode, const Done& done,
   if (!done->finished_ || done->delivery_ == Completion::Delivery::callback) return STATUS_PENDING;
   if (object) *object = done->object_;
   return done->status_;
+}
+
+NTSTATUS start(Runtime& rt, AsyncMode mode, const Done& done,
+               std::function<void(const Done&)> body, NDK_OBJECT_HEADER** object) {
+  ScenarioRun* run = active_scenario();
+  if (run == nullptr) return Completion::start_in(rt, mode, done, std::move(body), object);
+  // Consumer test mode: the scenario may force the mode; the return is recorded.
+  done->id_ = run->next_call_id();
+  const NTSTATUS st = Completion::start_in(rt, run->mode(mode), done, std::move(body), object);
+  run->call_returned(done->call_, done->id_, st);
+  return st;
 }
 
 }  // namespace softrnic::ndk

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,9 +32,13 @@ enum class AsyncMode : ULONG {
 // One asynchronous call: which callback it owes and whether it has been paid.
 class Completion {
  public:
-  static std::shared_ptr<Completion> request(NDK_FN_REQUEST_COMPLETION cb, PVOID ctx);
-  static std::shared_ptr<Completion> create(NDK_FN_CREATE_COMPLETION cb, PVOID ctx);
-  static std::shared_ptr<Completion> close(NDK_FN_CLOSE_COMPLETION cb, PVOID ctx);
+  // `call` names the NDK call in the consumer test mode's log (scenario_run.hpp).
+  static std::shared_ptr<Completion> request(NDK_FN_REQUEST_COMPLETION cb, PVOID ctx,
+                                             const char* call = nullptr);
+  static std::shared_ptr<Completion> create(NDK_FN_CREATE_COMPLETION cb, PVOID ctx,
+                                            const char* call = nullptr);
+  static std::shared_ptr<Completion> close(NDK_FN_CLOSE_COMPLETION cb, PVOID ctx,
+                                           const char* call = nullptr);
 
   // The outcome. Only the first call counts; later ones are ignored.
   void finish(NTSTATUS status, NDK_OBJECT_HEADER* object = nullptr);
@@ -46,11 +51,16 @@ class Completion {
                         std::function<void(const std::shared_ptr<Completion>&)>,
                         NDK_OBJECT_HEADER**);
   Completion() = default;
+  static NTSTATUS start_in(Runtime& rt, AsyncMode mode, const std::shared_ptr<Completion>& done,
+                           std::function<void(const std::shared_ptr<Completion>&)> body,
+                           NDK_OBJECT_HEADER** object);
 
   NDK_FN_REQUEST_COMPLETION request_cb_ = nullptr;
   NDK_FN_CREATE_COMPLETION create_cb_ = nullptr;
   NDK_FN_CLOSE_COMPLETION close_cb_ = nullptr;
   PVOID ctx_ = nullptr;
+  const char* call_ = nullptr;
+  std::uint64_t id_ = 0;  // the call's number in the scenario log; 0 when none is loaded
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Delivery delivery_ = Delivery::callback;

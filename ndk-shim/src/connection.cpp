@@ -53,14 +53,29 @@ void finish_pending(Connector& c, NTSTATUS status) {
   if (Done d = std::move(c.pending)) d->finish(status);
 }
 
-void report_disconnect(Connector& c) {
-  if (c.disconnect_reported) return;
-  if (c.disconnect_event == nullptr && c.disconnect_event_ex == nullptr) return;
-  c.disconnect_reported = true;
+void deliver_disconnect(Connector& c) {
   if (c.disconnect_event_ex != nullptr)
     c.disconnect_event_ex(c.disconnect_ctx, 0);
   else
     c.disconnect_event(c.disconnect_ctx);
+}
+
+void report_disconnect(Connector& c) {
+  if (c.disconnect_reported) return;
+  if (c.disconnect_event == nullptr && c.disconnect_event_ex == nullptr) return;
+  c.disconnect_reported = true;
+  if (ScenarioRun* run = active_scenario()) {
+    const std::uint64_t delay = run->callback_delay_ns();
+    run->disconnect_event(*c.adapter->dev, delay != 0);
+    if (delay != 0) {
+      // Late, and only to a connector the consumer has not closed meanwhile.
+      run->defer(delay, [ref = c.self] {
+        if (ref->object != nullptr) deliver_disconnect(*ref->object);
+      });
+      return;
+    }
+  }
+  deliver_disconnect(c);
 }
 
 void on_event(Connector& c, const cm::CmEvent& e) {
@@ -76,11 +91,13 @@ void on_event(Connector& c, const cm::CmEvent& e) {
         c.peer = e.remote;
         c.state = State::connected;
         release_held_receives(*c.qp);
+        if (ScenarioRun* run = active_scenario()) run->connected(*c.adapter->dev);
         k.connect.fetch_add(1);
         k.active.fetch_add(1);
         finish_pending(c, STATUS_SUCCESS);
       } else if (c.state == State::accepting) {
         c.state = State::established;
+        if (ScenarioRun* run = active_scenario()) run->connected(*c.adapter->dev);
         k.accept.fetch_add(1);
         k.active.fetch_add(1);
         finish_pending(c, STATUS_SUCCESS);
@@ -130,13 +147,14 @@ void attach(Connector& c, Qp& q) {
   c.qp = &q;
   q.connector = &c;
   depend(c.node, q.node);
+  if (ScenarioRun* run = active_scenario()) run->connector_attached(c);
 }
 
 NTSTATUS close_connector(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Connector* c = h ? conn_of(reinterpret_cast<NDK_CONNECTOR*>(h)) : nullptr;
   if (c == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = c->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [c](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseConnector"), [c](const Done& done) {
     Backend& b = c->adapter->backend();
     c->closing = true;
     switch (c->state) {
@@ -158,6 +176,7 @@ NTSTATUS close_connector(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID
                          c->peer_disconnected;
     c->state = State::closed_down;
     c->self->object = nullptr;
+    if (ScenarioRun* run = active_scenario()) run->connector_closed(*c);
     leave_shared_endpoint(*c);
     finish_pending(*c, STATUS_CANCELLED);
     if (c->qp != nullptr) {
@@ -206,7 +225,7 @@ NTSTATUS connect_common(NDK_CONNECTOR* p, NDK_QP* qp_p, CONST PSOCKADDR src, ULO
     return st;
   if (remote.port == 0 || remote.ip == wire::Ipv6Addr{}) return STATUS_INVALID_ADDRESS;
   auto data = copy_bytes(pdata, pdata_len);
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkConnect"),
                [c, q, sep, remote, local, ird, ord, data = std::move(data)](const Done& done) {
                  if (c->state != State::idle || q->connector != nullptr) {
                    done->finish(STATUS_INVALID_DEVICE_STATE);
@@ -273,7 +292,7 @@ NTSTATUS complete_connect_common(NDK_CONNECTOR* p, NDK_FN_DISCONNECT_EVENT_CALLB
   Connector* c = conn_of(p);
   if (c == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = c->adapter;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkCompleteConnect"),
                [c, plain, ex, dctx](const Done& done) {
                  if (c->state != State::connected) {
                    done->finish(STATUS_CONNECTION_INVALID);
@@ -314,7 +333,7 @@ NTSTATUS accept_common(NDK_CONNECTOR* p, NDK_QP* qp_p, ULONG ird, ULONG ord, CON
       st != STATUS_SUCCESS)
     return st;
   auto data = copy_bytes(pdata, pdata_len);
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkAccept"),
                [c, q, ird, ord, plain, ex, dctx, data = std::move(data)](const Done& done) {
                  if (c->state != State::requested || q->connector != nullptr) {
                    done->finish(c->state == State::closed_down ? STATUS_CONNECTION_ABORTED
@@ -431,7 +450,7 @@ NTSTATUS disconnect(NDK_CONNECTOR* p, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
   Connector* c = conn_of(p);
   if (c == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = c->adapter;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [c](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkDisconnect"), [c](const Done& done) {
     const bool up = c->state == State::connected || c->state == State::established ||
                     c->state == State::accepting;
     if (!up) {
@@ -459,6 +478,12 @@ void on_connect_request(Listener& l, const cm::CmEvent& e) {
     (void)b.reject(e.conn, {});
     return;
   }
+  ScenarioRun* run = active_scenario();
+  // Consumer test mode's refuse_connect: the request is rejected before the consumer sees it.
+  if (run != nullptr && run->refuse_connect(*l.adapter->dev)) {
+    (void)b.reject(e.conn, {});
+    return;
+  }
   auto* c = new Connector();
   init_header(c->ndk.Header, NdkObjectTypeConnector, l.adapter->version);
   c->ndk.Dispatch = &kConnectorDispatch;
@@ -474,7 +499,19 @@ void on_connect_request(Listener& l, const cm::CmEvent& e) {
   c->local = e.local;
   c->peer = e.remote;
   depend(c->node, l.node);
+  if (run != nullptr) run->connect_event(*l.adapter->dev);
   l.connect_event(l.connect_ctx, &c->ndk);
+}
+
+bool force_disconnect(Connector& c) {
+  const bool up = c.state == State::connected || c.state == State::established;
+  if (!up || c.peer_disconnected || c.closing) return false;
+  // The CM's own "disconnected" event follows and does the bookkeeping of a peer disconnect;
+  // the consumer here learns of it like any peer disconnect, through its disconnect event.
+  if (!c.adapter->backend().disconnect(c.id)) return false;
+  c.peer_disconnected = true;
+  if (c.state == State::established) report_disconnect(c);
+  return true;
 }
 
 NTSTATUS adapter_create_connector(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx,
@@ -482,7 +519,7 @@ NTSTATUS adapter_create_connector(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, P
   Adapter* a = from_ndk<Adapter>(p, NdkObjectTypeAdapter);
   if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
-  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateConnector"),
       [a](const Done& done) {
         auto* c = new Connector();
         init_header(c->ndk.Header, NdkObjectTypeConnector, a->version);

@@ -16,13 +16,15 @@ void on_notify(void* context, verbs::Cq& engine_cq) {
   if (c->closed || c->notify == nullptr) return;
   // A CQ that overflowed is dead with all its QPs (NDKPI reference 2.9).
   if (engine_cq.in_error()) c->adapter->dev->counters.cq_error.fetch_add(1);
-  c->notify(c->notify_ctx, engine_cq.in_error() ? STATUS_BUFFER_OVERFLOW : STATUS_SUCCESS);
+  const NTSTATUS st = engine_cq.in_error() ? STATUS_BUFFER_OVERFLOW : STATUS_SUCCESS;
+  if (ScenarioRun* run = active_scenario()) run->cq_notified(st);
+  c->notify(c->notify_ctx, st);
 }
 
 NTSTATUS close_cq(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Cq* c = h ? cq_of(reinterpret_cast<NDK_CQ*>(h)) : nullptr;
   if (c == nullptr) return STATUS_INVALID_PARAMETER;
-  return start(*c->adapter->rt, c->adapter->mode.load(), Completion::close(cb, ctx),
+  return start(*c->adapter->rt, c->adapter->mode.load(), Completion::close(cb, ctx, "NdkCloseCq"),
                [c](const Done& done) {
                  c->closed = true;
                  // The engine keeps its CQ (it has no destroy); it is silent from now on.
@@ -55,6 +57,7 @@ ULONG get_results(NDK_CQ* p, R* results, ULONG n) {
   DeviceEntry& dev = *c->adapter->dev;
   std::array<verbs::Cqe, 32> batch;
   ULONG done = 0;
+  ScenarioRun* const run = active_scenario();  // consumer test mode: one load per call
   while (done < n) {
     const std::size_t want = std::min<std::size_t>(batch.size(), n - done);
     const std::size_t got = c->cq->poll(std::span(batch.data(), want));
@@ -73,6 +76,7 @@ ULONG get_results(NDK_CQ* p, R* results, ULONG n) {
                                   : static_cast<ULONG>(e.status);
         if (e.flags & verbs::Cqe::kWithInv) r.TypeSpecificCompletionOutput = e.invalidated;
       }
+      if (run != nullptr) run->completion(operation_name(e), r.Status, e.byte_len);
     }
     if (got < want) break;
   }
@@ -107,9 +111,15 @@ NTSTATUS adapter_create_cq(NDK_ADAPTER* p, ULONG depth, NDK_FN_CQ_NOTIFICATION_C
   if (a == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
   if (depth == 0 || depth > a->backend().limits().max_cqe) return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
-  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateCq"),
       [=](const Done& done) {
-        auto engine_cq = a->backend().create_cq(depth);
+        if (NTSTATUS f = scenario_failure(scenario::Call::create_cq); f != STATUS_SUCCESS) {
+          done->finish(f);
+          return;
+        }
+        // A scenario's cq_overflow makes the engine CQ smaller than asked, so it overflows.
+        ScenarioRun* run = active_scenario();
+        auto engine_cq = a->backend().create_cq(run != nullptr ? run->cq_depth(depth) : depth);
         if (!engine_cq) {
           done->finish(error_status(engine_cq.error()));
           return;

@@ -64,7 +64,7 @@ NTSTATUS build_lam(NDK_ADAPTER* p, MDL* mdl, SIZE_T length, NDK_FN_REQUEST_COMPL
     *out_size = static_cast<ULONG>(need);
     return STATUS_BUFFER_TOO_SMALL;
   }
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkBuildLam"),
                [a, va, length, offset, pages, need, out, out_size, fbo](const Done& done) {
                  auto* lam = new Lam{a, va, length};
                  for (std::size_t i = 0; i < a->pds.size(); ++i) {

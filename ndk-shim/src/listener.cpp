@@ -17,7 +17,7 @@ NTSTATUS close_listener(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID 
   Listener* l = h ? listener_of(reinterpret_cast<NDK_LISTENER*>(h)) : nullptr;
   if (l == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = l->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [l](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseListener"), [l](const Done& done) {
     // New requests stop at once; the close itself waits for the connectors it handed out.
     l->closed = true;
     if (l->listening) {
@@ -37,7 +37,7 @@ NTSTATUS listen(NDK_LISTENER* p, CONST PSOCKADDR addr, ULONG len, NDK_FN_REQUEST
   cm::Address local;
   if (NTSTATUS st = from_sockaddr(addr, len, local); st != STATUS_SUCCESS) return st;
   Adapter* a = l->adapter;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [l, local](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkListen"), [l, local](const Done& done) {
     Backend& b = l->adapter->backend();
     if (l->listening || l->closed) {
       done->finish(STATUS_INVALID_DEVICE_STATE);
@@ -106,7 +106,7 @@ NTSTATUS adapter_create_listener(NDK_ADAPTER* p, NDK_FN_CONNECT_EVENT_CALLBACK e
   if (a == nullptr || out == nullptr || event == nullptr) return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
   const NTSTATUS st = start(
-      *a->rt, a->mode.load(), Completion::create(cb, ctx),
+      *a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateListener"),
       [a, event, event_ctx](const Done& done) {
         auto* l = new Listener();
         init_header(l->ndk.Header, NdkObjectTypeListener, a->version);

@@ -28,7 +28,7 @@ NTSTATUS close_pd(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Pd* pd = h ? pd_of(reinterpret_cast<NDK_PD*>(h)) : nullptr;
   if (pd == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkClosePd"),
                [pd](const Done& done) { close_node(pd->node, done); });
 }
 
@@ -37,8 +37,12 @@ NTSTATUS create_mr(NDK_PD* p, BOOLEAN fast, NDK_FN_CREATE_COMPLETION cb, PVOID c
   if (pd == nullptr || out == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = pd->adapter;
   NDK_OBJECT_HEADER* made = nullptr;
-  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx),
+  const NTSTATUS st = start(*a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateMr"),
       [pd, fast](const Done& done) {
+        if (NTSTATUS f = scenario_failure(scenario::Call::create_mr); f != STATUS_SUCCESS) {
+          done->finish(f);
+          return;
+        }
         auto* mr = new Mr();
         init_header(mr->ndk.Header, NdkObjectTypeMr, pd->adapter->version);
         mr->ndk.Dispatch = &kMrDispatch;
@@ -61,7 +65,7 @@ NTSTATUS close_mr(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Mr* mr = h ? mr_of(reinterpret_cast<NDK_MR*>(h)) : nullptr;
   if (mr == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = mr->pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseMr"),
                [mr](const Done& done) { close_node(mr->node, done); });
 }
 
@@ -74,10 +78,14 @@ NTSTATUS register_mr(NDK_MR* p, MDL* mdl, SIZE_T length, ULONG flags,
   if (length > mr->pd->adapter->backend().limits().max_mr_size) return STATUS_INVALID_PARAMETER;
   Adapter* a = mr->pd->adapter;
   const std::uint32_t access = access_of(flags);
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkRegisterMr"),
                [mr, base, length, access](const Done& done) {
                  if (mr->token.load() != 0) {
                    done->finish(STATUS_INVALID_DEVICE_STATE);
+                   return;
+                 }
+                 if (NTSTATUS f = scenario_failure(scenario::Call::register_mr); f != STATUS_SUCCESS) {
+                   done->finish(f);
                    return;
                  }
                  const auto va = reinterpret_cast<std::uintptr_t>(base);
@@ -97,7 +105,7 @@ NTSTATUS deregister_mr(NDK_MR* p, NDK_FN_REQUEST_COMPLETION cb, PVOID ctx) {
   Mr* mr = mr_of(p);
   if (mr == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = mr->pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx), [mr](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkDeregisterMr"), [mr](const Done& done) {
     const UINT32 t = mr->token.load();
     if (t == 0) {
       done->finish(STATUS_INVALID_DEVICE_STATE);
@@ -122,7 +130,7 @@ NTSTATUS init_fast_register_mr(NDK_MR* p, ULONG pages, BOOLEAN remote,
   if (mr == nullptr || !mr->fast || pages == 0) return STATUS_INVALID_PARAMETER;
   Adapter* a = mr->pd->adapter;
   if (pages > a->backend().limits().max_fast_reg_pages) return STATUS_IMPLEMENTATION_LIMIT;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkInitializeFastRegisterMr"),
                [mr, pages, remote](const Done& done) {
                  verbs::MemoryTable& mt = mr->pd->adapter->backend().memory();
                  if (const UINT32 old = mr->token.exchange(0); old != 0) (void)mt.deregister(old);

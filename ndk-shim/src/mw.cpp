@@ -17,7 +17,7 @@ NTSTATUS close_mw(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Mw* mw = h ? mw_of(reinterpret_cast<NDK_MW*>(h)) : nullptr;
   if (mw == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = mw->pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseMw"),
                [mw](const Done& done) { close_node(mw->node, done); });
 }
 
@@ -50,7 +50,7 @@ NTSTATUS pd_create_mw(NDK_PD* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_MW*
     return STATUS_NOT_SUPPORTED;
   NDK_OBJECT_HEADER* made = nullptr;
   const NTSTATUS st = start(
-      *a->rt, a->mode.load(), Completion::create(cb, ctx),
+      *a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateMw"),
       [a, pd](const Done& done) {
         auto key = a->backend().memory().alloc_mw(pd->handle);
         if (!key) {

@@ -18,6 +18,7 @@
 #include "completion.hpp"
 #include "ndkpi.h"
 #include "runtime.hpp"
+#include "scenario_run.hpp"
 
 namespace softrnic::ndk {
 
@@ -276,6 +277,10 @@ void detach_lams(Pd& pd);
 bool endpoint_in_use(DeviceEntry& dev, const cm::Address& at, bool listeners_too);
 void add_listener_endpoint(DeviceEntry& dev, const cm::Address& at);
 void remove_listener_endpoint(DeviceEntry& dev, const cm::Address& at);
+// Consumer test mode (engine thread): ends an established connection as though the peer had
+// (the CM disconnects it, the consumer gets its disconnect event); false when it is not up.
+bool force_disconnect(Connector& c);
+
 // A connector that connected from a shared endpoint lets go of it (engine thread).
 void leave_shared_endpoint(Connector& c);
 

@@ -59,9 +59,14 @@ NTSTATUS fill_sges(Qp& q, roce::SendWr& wr, const NDK_SGE* sgl, ULONG n, ULONG f
 }
 
 NTSTATUS post(Qp& q, const roce::SendWr& wr) {
-  if (!backend_of(q).can_send(q.eqp)) return STATUS_CONNECTION_INVALID;
-  auto r = backend_of(q).post_send(q.eqp, wr);
-  return r ? STATUS_SUCCESS : error_status(r.error());
+  NTSTATUS st = STATUS_CONNECTION_INVALID;
+  if (backend_of(q).can_send(q.eqp)) {
+    auto r = backend_of(q).post_send(q.eqp, wr);
+    if (r) return STATUS_SUCCESS;
+    st = error_status(r.error());
+  }
+  if (ScenarioRun* run = active_scenario()) run->post_failed("send_queue", st);
+  return st;
 }
 
 NTSTATUS send_common(NDK_QP* p, PVOID ctx, const NDK_SGE* sgl, ULONG n, ULONG flags,
@@ -73,10 +78,15 @@ NTSTATUS send_common(NDK_QP* p, PVOID ctx, const NDK_SGE* sgl, ULONG n, ULONG fl
   wr.opcode = op;
   wr.flags = send_flags(flags);
   wr.remote_addr = remote_addr;
-  if (op == verbs::WrOpcode::send_with_inv)
+  if (op == verbs::WrOpcode::send_with_inv) {
     wr.imm = token;
-  else
+  } else {
     wr.rkey = token;
+    // Consumer test mode's bad_token: corrupted at post time, so the peer answers with a remote
+    // access error exactly as for a wrong token on the wire.
+    if (op != verbs::WrOpcode::send)
+      if (ScenarioRun* run = active_scenario()) wr.rkey = run->remote_token(token);
+  }
   // Reads land in local memory: INLINE has no meaning for them.
   const ULONG effective = op == verbs::WrOpcode::rdma_read ? (flags & ~NDK_OP_FLAG_INLINE) : flags;
   if (NTSTATUS st = fill_sges(*q, wr, sgl, n, effective, q->max_initiator_sge); st != STATUS_SUCCESS)
@@ -262,7 +272,7 @@ NTSTATUS close_qp(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) {
   Qp* q = h ? qp_of(reinterpret_cast<NDK_QP*>(h)) : nullptr;
   if (q == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = q->pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [q](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseQp"), [q](const Done& done) {
     flush_engine_qp(*q);
     close_node(q->node, done);
   });
@@ -315,10 +325,14 @@ NTSTATUS create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, NDK_SRQ* srq_p, PVOI
     return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
   const NTSTATUS st = start(
-      *a->rt, a->mode.load(), Completion::create(cb, ctx),
+      *a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateQp"),
       [=](const Done& done) {
         if (srq != nullptr && srq->closed) {
           done->finish(STATUS_INVALID_DEVICE_STATE);
+          return;
+        }
+        if (NTSTATUS f = scenario_failure(scenario::Call::create_qp); f != STATUS_SUCCESS) {
+          done->finish(f);
           return;
         }
         roce::QpInit init;
@@ -359,9 +373,11 @@ NTSTATUS create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, NDK_SRQ* srq_p, PVOI
         depend(q->node, rcq->node);
         depend(q->node, icq->node);
         if (srq != nullptr) depend(q->node, srq->node);
+        if (ScenarioRun* run = active_scenario()) run->qp_created(*q);
         q->node.destroy = [q, qpn] {
           Adapter* ad = q->pd->adapter;
           DeviceEntry& d = *ad->dev;
+          if (ScenarioRun* run = active_scenario()) run->qp_destroyed(*q);
           // Later: the engine still has to flush the QP's work into its CQs (and a connection
           // record may still name it).
           ad->rt->retire_qp(d, q->eqp);

@@ -14,6 +14,8 @@
 #include "factory/device_config.hpp"
 #include "factory/device_set.hpp"
 #include "factory/device_spec.hpp"
+#include "fault/link_faults.hpp"
+#include "scenario_run.hpp"
 
 namespace softrnic::ndk {
 
@@ -47,7 +49,12 @@ Result<std::vector<transport::DeviceSpec>> specs_from_environment() {
 
 struct Runtime::Impl {
   SteadyClock clock;
-  transport::DeviceSet set;
+  // A fault stage on every RoCEv2 device, so scenarios can arm drops and link flaps.
+  transport::DeviceSet set{[] {
+    transport::DeviceSetOptions o;
+    o.fault_stage = true;
+    return o;
+  }()};
   std::vector<std::unique_ptr<DeviceEntry>> devices;
   EngineLoop loop{EngineLoopConfig{}};
   std::atomic<std::thread::id> engine_thread{};
@@ -88,9 +95,43 @@ Runtime::~Runtime() {
   for (auto& d : impl_->devices) d->backend.reset();
 }
 
+namespace {
+
+// SOFTRNIC_FAULTS (or else the scenario's `faults`) on every RoCEv2 spec that has none.
+Result<void> apply_wire_faults(std::vector<transport::DeviceSpec>& specs,
+                               const std::string& scenario_faults) {
+  std::string text = scenario_faults;
+  std::string from = "scenario";
+  if (const char* env = std::getenv("SOFTRNIC_FAULTS"); env != nullptr && *env != '\0') {
+    auto f = transport::parse_link_faults(env);
+    if (!f) return make_error(f.error().code, "SOFTRNIC_FAULTS: " + f.error().message);
+    text = transport::format_link_faults(*f);
+    from = "SOFTRNIC_FAULTS";
+  }
+  if (text.empty()) return {};
+  for (auto& s : specs) {
+    if (s.proto == transport::DeviceProto::iwarp) {
+      std::fprintf(stderr,
+                   "softrnic-ndk: %s: wire faults (%s) do not apply to iWARP device %s: its kernel "
+                   "TCP hides loss and reordering; left without\n",
+                   from.c_str(), text.c_str(), s.name.c_str());
+      continue;
+    }
+    if (s.faults.empty()) s.faults = text;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> Runtime::build() {
   auto specs = specs_from_environment();
   if (!specs) return std::unexpected(specs.error());
+  auto env_run = scenario_from_environment();
+  if (!env_run) return std::unexpected(env_run.error());
+  const std::string scenario_faults =
+      *env_run != nullptr ? (*env_run)->scenario().faults : prepared_scenario_faults();
+  if (auto f = apply_wire_faults(*specs, scenario_faults); !f) return f;
   if (auto b = impl_->set.build(*specs, impl_->clock); !b) return b;
   NET_IFINDEX next = kIfIndexBase;
   for (const auto& s : *specs) {
@@ -114,9 +155,14 @@ Result<void> Runtime::build() {
     }
     if (!be) return make_error(be.error().code, "device " + s.name + ": " + be.error().message);
     e->backend = std::move(*be);
+    e->faults = impl_->set.faults(s.name);
     e->qp_context_size = e->backend->limits().max_qp + 2;
     e->qp_context = std::make_unique<std::atomic<void*>[]>(e->qp_context_size);
     impl_->devices.push_back(std::move(e));
+  }
+  if (*env_run != nullptr) {
+    (*env_run)->attach(*this);
+    g_scenario.store(*env_run, std::memory_order_release);
   }
   impl_->loop.add([this] { return poll_control(); });
   for (auto& d : impl_->devices) {
@@ -141,6 +187,8 @@ std::size_t Runtime::poll_control() {
     work += m.running.size();
     m.running.clear();
   }
+  // Consumer test mode: one load while no scenario is loaded.
+  if (ScenarioRun* run = active_scenario()) work += run->poll();
   if (!m.retired.empty()) {
     const std::uint64_t now = m.clock.now_ns();
     std::erase_if(m.retired, [&](const Impl::Retired& r) {

@@ -22,6 +22,10 @@
 #include "ndk_ndis.h"
 #include "ndk_windows_types.h"
 
+namespace softrnic::transport {
+class LinkFaultPort;
+}
+
 namespace softrnic::ndk {
 
 inline constexpr NET_IFINDEX kIfIndexBase = 0x40000000;
@@ -36,6 +40,8 @@ struct DeviceEntry {
   std::string name;
   NET_IFINDEX ifindex = 0;
   std::unique_ptr<Backend> backend;
+  // The device's fault stage (RoCEv2 devices; null on iWARP): SOFTRNIC_FAULTS and scenarios.
+  transport::LinkFaultPort* faults = nullptr;
   // QPContext of every QP by QPN, written before the QP is handed out, read by GetCqResults.
   std::unique_ptr<std::atomic<void*>[]> qp_context;
   std::uint32_t qp_context_size = 0;

@@ -41,7 +41,7 @@ NTSTATUS close_endpoint(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID 
   SharedEndpoint* e = h ? endpoint_of(reinterpret_cast<NDK_SHARED_ENDPOINT*>(h)) : nullptr;
   if (e == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = e->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [e](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseSharedEndpoint"), [e](const Done& done) {
     // The address stays reserved until the last connector made from it has closed too.
     e->node.destroy = [e] {
       erase_one(e->adapter->dev->shared_endpoints, e->local);
@@ -94,7 +94,7 @@ NTSTATUS adapter_create_shared_endpoint(NDK_ADAPTER* p, CONST PSOCKADDR addr, UL
   const bool ipv4 = addr->sa_family == AF_INET;
   NDK_OBJECT_HEADER* made = nullptr;
   const NTSTATUS st = start(
-      *a->rt, a->mode.load(), Completion::create(cb, ctx),
+      *a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateSharedEndpoint"),
       [a, local, ipv4](const Done& done) {
         DeviceEntry& dev = *a->dev;
         if (!is_device_address(a->backend(), local.ip)) {

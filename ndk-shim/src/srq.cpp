@@ -51,7 +51,7 @@ NTSTATUS close_srq(NDK_OBJECT_HEADER* h, NDK_FN_CLOSE_COMPLETION cb, PVOID ctx) 
   Srq* s = h ? srq_of(reinterpret_cast<NDK_SRQ*>(h)) : nullptr;
   if (s == nullptr) return STATUS_INVALID_PARAMETER;
   Adapter* a = s->pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx), [s](const Done& done) {
+  return start(*a->rt, a->mode.load(), Completion::close(cb, ctx, "NdkCloseSrq"), [s](const Done& done) {
     // No notification once the consumer has started closing it.
     s->closed = true;
     s->self->object = nullptr;
@@ -70,7 +70,7 @@ NTSTATUS modify_srq(NDK_SRQ* p, ULONG depth, ULONG threshold, NDK_FN_REQUEST_COM
   if (s == nullptr) return STATUS_INVALID_PARAMETER;
   if (depth > backend_of(*s).limits().max_srq_wr) return STATUS_INVALID_PARAMETER;
   Adapter* a = s->pd->adapter;
-  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx),
+  return start(*a->rt, a->mode.load(), Completion::request(cb, ctx, "NdkModifySrq"),
                [s, depth, threshold](const Done& done) {
                  if (s->closed) {
                    done->finish(STATUS_INVALID_DEVICE_STATE);
@@ -132,7 +132,7 @@ NTSTATUS pd_create_srq(NDK_PD* p, ULONG depth, ULONG max_sge, ULONG threshold,
   if (depth == 0 || depth > l.max_srq_wr || max_sge > l.max_sge) return STATUS_INVALID_PARAMETER;
   NDK_OBJECT_HEADER* made = nullptr;
   const NTSTATUS st = start(
-      *a->rt, a->mode.load(), Completion::create(cb, ctx),
+      *a->rt, a->mode.load(), Completion::create(cb, ctx, "NdkCreateSrq"),
       [=](const Done& done) {
         const std::uint32_t capacity =
             std::min<std::uint32_t>(l.max_srq_wr, std::max<std::uint32_t>(depth, kMinCapacity));

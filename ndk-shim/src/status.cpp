@@ -51,6 +51,21 @@ NDK_OPERATION_TYPE operation_type(const verbs::Cqe& e) {
   return NdkOperationTypeSend;
 }
 
+const char* operation_name(const verbs::Cqe& e) {
+  switch (operation_type(e)) {
+    case NdkOperationTypeSend: return "send";
+    case NdkOperationTypeWrite: return "write";
+    case NdkOperationTypeRead: return "read";
+    case NdkOperationTypeInvalidate: return "invalidate";
+    case NdkOperationTypeFastRegister: return "fast_register";
+    case NdkOperationTypeBind: return "bind";
+    case NdkOperationTypeReceive: return "receive";
+    case NdkOperationTypeReceiveAndInvalidate: return "receive_and_invalidate";
+    default: break;
+  }
+  return "other";
+}
+
 NTSTATUS error_status(const Error& e) {
   switch (e.code) {
     case Errc::busy: return STATUS_INSUFFICIENT_RESOURCES;

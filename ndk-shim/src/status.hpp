@@ -9,6 +9,8 @@ namespace softrnic::ndk {
 
 NTSTATUS completion_status(const verbs::Cqe& e);
 NDK_OPERATION_TYPE operation_type(const verbs::Cqe& e);
+// "send", "receive", "read", ... for logs.
+const char* operation_name(const verbs::Cqe& e);
 // A control call the engine refused.
 NTSTATUS error_status(const Error& e);
 
