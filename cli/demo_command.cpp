@@ -161,9 +161,9 @@ void add_demo_command(CLI::App& app, CommandList& list) {
                    "show recovery; iWARP is left alone (kernel TCP recovers its own losses)")
       ->check(CLI::Range(0.0, 50.0));
   sub->add_option("--capture", cmd->capture,
-                       "Write what crossed the RoCEv2 wire (as device a saw it) to this pcap file. "
-                       "iWARP runs on kernel TCP, below which the engine sees no frames: it is "
-                       "not captured");
+                  "Write what crossed the RoCEv2 wire (as device a saw it) to this capture "
+                  "file (pcapng when it ends in .pcapng, else pcap). iWARP runs on kernel TCP, "
+                  "below which the engine sees no frames: it is not captured");
   sub
       ->add_option("--wire", cmd->wire,
                    "RoCEv2 wire: ring (DPDK net_ring pair, no hugepages; falls back to loopback "

@@ -342,10 +342,11 @@ void add_capture_command(CLI::App& app, CommandList& list) {
   auto cmd = std::make_shared<CaptureCommand>();
   auto* sub = app.add_subcommand(
       "capture",
-      "Write a running device's frames to a pcap file (readable by tshark/Wireshark and "
-      "`softrnic decode`) until Ctrl-C or --duration");
+      "Write a running device's frames to a capture file until Ctrl-C or --duration: pcapng "
+      "when FILE ends in .pcapng, else pcap (both read by tshark/Wireshark and `softrnic "
+      "decode`)");
   sub->add_option("-d,--ib-dev", cmd->name, "The device")->required();
-  sub->add_option("-w,--write", cmd->file, "The pcap file to write")->required();
+  sub->add_option("-w,--write", cmd->file, "The capture file to write (.pcapng: pcapng)")->required();
   sub->add_option("--duration", cmd->duration, "Stop after this many seconds")
       ->check(CLI::PositiveNumber);
   sub->add_option("--control-dir", cmd->control_dir, "Folder of the control sockets");

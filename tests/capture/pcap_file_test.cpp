@@ -124,6 +124,37 @@ TEST(PcapFile, WrittenFramesReadBackWithNumbersTimestampsAndLengths) {
   }
 }
 
+// A *.pcapng name writes pcapng: read back by libpcap byte for byte with nanosecond timestamps,
+// and per-frame comments that tshark shows as frame.comment.
+TEST(PcapFile, PcapngIsWrittenForAPcapngNameWithFrameComments) {
+  test::TempDir dir;
+  const std::string path = dir.file("out.pcapng");
+  const std::vector<Bytes> frames = {frame_of(60, 1), frame_of(1514, 2), frame_of(4201, 3)};
+  {
+    auto w = PcapWriter::create(path);
+    ASSERT_TRUE(w.has_value()) << w.error().to_string();
+    EXPECT_TRUE(w->pcapng());
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const capture::Timestamp ts{.seconds = 1700000000 + static_cast<std::int64_t>(i),
+                                  .nanoseconds = 123456789};
+      ASSERT_TRUE(w->write(frames[i], ts, i == 1 ? "synthesised headers" : "").has_value());
+    }
+    ASSERT_TRUE(w->close().has_value());
+  }
+  auto r = PcapReader::open(path);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  std::vector<Bytes> storage;
+  const auto got = read_frames(*r, storage);
+  ASSERT_EQ(got.size(), frames.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].timestamp.seconds, 1700000000 + static_cast<std::int64_t>(i));
+    EXPECT_EQ(Bytes(got[i].bytes.begin(), got[i].bytes.end()), frames[i]);
+  }
+  if (!test::tool_installed("tshark")) GTEST_SKIP() << "SKIPPED: tshark is not installed (the frames were checked)";
+  const auto t = test::run_command("tshark -r " + test::shell_quote(path) + " -T fields -e frame.number -e frame.comment 2>/dev/null");
+  EXPECT_EQ(t.output, "1\t\n2\tsynthesised headers\n3\t\n");
+}
+
 TEST(PcapFile, CaptureHeldInMemoryReadsLikeTheFile) {
   test::TempDir dir;
   const std::string path = dir.file("mem.pcap");

@@ -43,6 +43,10 @@ check "stats --watch --count 3 prints three samples" test "$(grep -c '^--- cl0 s
   fail "capture: $(cat "$DIR/cap.txt")"
 check "capture reports the frames it wrote" grep -q "frames written to $DIR/c.pcap" "$DIR/cap.txt"
 check "the capture is a file decode reads" "$B" decode "$DIR/c.pcap"
+"$B" capture -d cl0 -w "$DIR/c.pcapng" --duration 0.3 --control-dir "$DIR" >/dev/null 2>&1 || fail "capture to .pcapng"
+check "a .pcapng name gives a pcapng file (Section Header Block first)" \
+  test "$(od -An -tx1 -N4 "$DIR/c.pcapng" | tr -d ' ')" = 0a0d0d0a
+check "which decode reads too" "$B" decode "$DIR/c.pcapng"
 
 "$B" stats -d nosuch --control-dir "$DIR" 2>"$DIR/err.txt"
 rc=$?

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -112,16 +113,59 @@ struct PcapWriter::Impl {
   std::string path;
   pcap_t* dead = nullptr;
   pcap_dumper_t* dumper = nullptr;
+  std::FILE* ng = nullptr;  // pcapng: written here (libpcap writes only pcap)
+  std::vector<std::byte> block;
   std::uint64_t frames = 0;
 
+  bool open() const { return dumper != nullptr || ng != nullptr; }
   void release() {
     if (dumper != nullptr) pcap_dump_close(dumper);
     if (dead != nullptr) pcap_close(dead);
+    if (ng != nullptr) std::fclose(ng);
     dumper = nullptr;
     dead = nullptr;
+    ng = nullptr;
   }
   ~Impl() { release(); }
 };
+
+namespace {
+
+// pcapng blocks (draft-ietf-opsawg-pcapng), written in host byte order: the Section Header's
+// byte-order magic tells readers which that is.
+constexpr std::uint32_t kShb = 0x0A0D0D0A, kIdb = 1, kEpb = 6, kByteOrderMagic = 0x1A2B3C4D;
+constexpr std::uint16_t kOptEnd = 0, kOptComment = 1, kIfTsresol = 9;
+
+void put32(std::vector<std::byte>& b, std::uint32_t v) {
+  const auto* p = reinterpret_cast<const std::byte*>(&v);
+  b.insert(b.end(), p, p + 4);
+}
+void put16(std::vector<std::byte>& b, std::uint16_t v) {
+  const auto* p = reinterpret_cast<const std::byte*>(&v);
+  b.insert(b.end(), p, p + 2);
+}
+void pad4(std::vector<std::byte>& b) {
+  while (b.size() % 4 != 0) b.push_back(std::byte{0});
+}
+void option(std::vector<std::byte>& b, std::uint16_t code, ConstByteSpan value) {
+  put16(b, code);
+  put16(b, static_cast<std::uint16_t>(value.size()));
+  b.insert(b.end(), value.begin(), value.end());
+  pad4(b);
+}
+// Starts a block (type, room for the length); finish() writes both lengths.
+void begin(std::vector<std::byte>& b, std::uint32_t type) {
+  b.clear();
+  put32(b, type);
+  put32(b, 0);
+}
+void finish(std::vector<std::byte>& b) {
+  const auto total = static_cast<std::uint32_t>(b.size() + 4);
+  std::memcpy(b.data() + 4, &total, 4);
+  put32(b, total);
+}
+
+}  // namespace
 
 PcapWriter::PcapWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PcapWriter::PcapWriter(PcapWriter&&) noexcept = default;
@@ -133,6 +177,32 @@ std::uint64_t PcapWriter::frames_written() const { return impl_->frames; }
 Result<PcapWriter> PcapWriter::create(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  if (path.size() > 7 && path.ends_with(".pcapng")) {
+    impl->ng = std::fopen(path.c_str(), "wb");
+    if (impl->ng == nullptr)
+      return make_error(Errc::io_error, path + ": cannot create (" + std::strerror(errno) + ")");
+    auto& b = impl->block;
+    begin(b, kShb);
+    put32(b, kByteOrderMagic);
+    put16(b, 1);  // version 1.0
+    put16(b, 0);
+    put32(b, 0xffffffff);  // section length unknown (-1)
+    put32(b, 0xffffffff);
+    finish(b);
+    std::vector<std::byte> body;
+    begin(body, kIdb);
+    put16(body, static_cast<std::uint16_t>(kLinkTypeEthernet));
+    put16(body, 0);
+    put32(body, static_cast<std::uint32_t>(kSnapLength));
+    const std::byte nanoseconds[1] = {std::byte{9}};  // timestamps in 10^-9 s
+    option(body, kIfTsresol, nanoseconds);
+    option(body, kOptEnd, {});
+    finish(body);
+    b.insert(b.end(), body.begin(), body.end());
+    if (std::fwrite(b.data(), 1, b.size(), impl->ng) != b.size())
+      return make_error(Errc::io_error, path + ": write failed");
+    return PcapWriter(std::move(impl));
+  }
   impl->dead =
       pcap_open_dead_with_tstamp_precision(DLT_EN10MB, kSnapLength, PCAP_TSTAMP_PRECISION_MICRO);
   if (impl->dead == nullptr) return make_error(Errc::io_error, path + ": libpcap out of memory");
@@ -143,12 +213,35 @@ Result<PcapWriter> PcapWriter::create(const std::string& path) {
   return PcapWriter(std::move(impl));
 }
 
-Result<void> PcapWriter::write(ConstByteSpan frame, Timestamp ts) {
-  if (impl_->dumper == nullptr) return make_error(Errc::io_error, impl_->path + ": already closed");
+bool PcapWriter::pcapng() const { return impl_->ng != nullptr; }
+
+Result<void> PcapWriter::write(ConstByteSpan frame, Timestamp ts, std::string_view comment) {
+  if (!impl_->open()) return make_error(Errc::io_error, impl_->path + ": already closed");
   if (frame.size() > static_cast<std::size_t>(kSnapLength)) {
     return make_error(Errc::invalid_argument, impl_->path + ": frame of " +
                                                   std::to_string(frame.size()) +
                                                   " bytes exceeds the capture snap length");
+  }
+  if (impl_->ng != nullptr) {
+    auto& b = impl_->block;
+    begin(b, kEpb);
+    put32(b, 0);  // interface 0
+    const std::uint64_t ns = static_cast<std::uint64_t>(ts.seconds) * 1'000'000'000ULL + ts.nanoseconds;
+    put32(b, static_cast<std::uint32_t>(ns >> 32));
+    put32(b, static_cast<std::uint32_t>(ns));
+    put32(b, static_cast<std::uint32_t>(frame.size()));
+    put32(b, static_cast<std::uint32_t>(frame.size()));
+    b.insert(b.end(), frame.begin(), frame.end());
+    pad4(b);
+    if (!comment.empty()) {
+      option(b, kOptComment, {reinterpret_cast<const std::byte*>(comment.data()), std::min<std::size_t>(comment.size(), 65535)});
+      option(b, kOptEnd, {});
+    }
+    finish(b);
+    if (std::fwrite(b.data(), 1, b.size(), impl_->ng) != b.size())
+      return make_error(Errc::io_error, impl_->path + ": write failed after " + std::to_string(impl_->frames) + " frames");
+    ++impl_->frames;
+    return {};
   }
   pcap_pkthdr hdr{};
   hdr.ts.tv_sec = static_cast<time_t>(ts.seconds);
@@ -167,8 +260,8 @@ Result<void> PcapWriter::write(ConstByteSpan frame, Timestamp ts) {
 }
 
 Result<void> PcapWriter::close() {
-  if (impl_->dumper == nullptr) return {};
-  const bool flushed = pcap_dump_flush(impl_->dumper) == 0;
+  if (!impl_->open()) return {};
+  const bool flushed = impl_->ng != nullptr ? std::fflush(impl_->ng) == 0 : pcap_dump_flush(impl_->dumper) == 0;
   impl_->release();
   if (!flushed) return make_error(Errc::io_error, impl_->path + ": flush failed");
   return {};

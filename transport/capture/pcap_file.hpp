@@ -1,4 +1,5 @@
-// Capture files: reading pcap and pcapng (from a path or from bytes in memory) and writing pcap.
+// Capture files: reading pcap and pcapng (from a path or from bytes in memory) and writing pcap
+// or pcapng (by the file name: *.pcapng is pcapng, with per-frame comments; anything else pcap).
 // libpcap stays behind this header: callers see frames as byte spans and errors as Result.
 #pragma once
 
@@ -6,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/bytes.hpp"
 #include "base/result.hpp"
@@ -60,7 +62,10 @@ class PcapWriter {
   PcapWriter& operator=(PcapWriter&&) noexcept;
   ~PcapWriter();  // closes the file; call close() to learn about write errors
 
-  [[nodiscard]] Result<void> write(ConstByteSpan frame, Timestamp ts);
+  // comment: pcapng only (an opt_comment on the frame's Enhanced Packet Block, which Wireshark
+  // shows as frame.comment); ignored for pcap.
+  [[nodiscard]] Result<void> write(ConstByteSpan frame, Timestamp ts, std::string_view comment = {});
+  bool pcapng() const;
   // Flushes and closes; later writes fail.
   [[nodiscard]] Result<void> close();
 

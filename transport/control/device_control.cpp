@@ -171,10 +171,11 @@ Json capture_start(State& s, const Json& req) {
   if (!writer) return control_error("file: " + writer.error().message);
   auto held = std::make_shared<std::optional<capture::PcapWriter>>(std::move(*writer));
   auto* cap = t.capture;
-  auto answer = run_on_engine(*t.device, t.timeout, [held, cap, file](roce::Device&) {
+  const char* format = (*held)->pcapng() ? "pcapng" : "pcap";
+  auto answer = run_on_engine(*t.device, t.timeout, [held, cap, file, format](roce::Device&) {
     if (auto r = cap->start(std::move(**held), file); !r)
       return control_error("capture: " + r.error().message);
-    return Json{{"ok", true}, {"file", file}, {"format", "pcap"}};
+    return Json{{"ok", true}, {"file", file}, {"format", format}};
   });
   if (!answer || !(*answer)["ok"].get<bool>()) {
     held->reset();  // closes the file before it goes
