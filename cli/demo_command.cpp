@@ -96,14 +96,7 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
     }
   }
 
-  if (cmd.ndk && lossy) {
-    // Known defect: under injected loss the SMB-Direct-like session loses its RoCEv2 connection
-    // (ndkping/ndkperf recover through the same shim), so it is not run rather than shown failing.
-    const std::string why = "not run under --loss: the SMB-Direct-like session loses its connection "
-                            "under injected loss (known defect); run without --loss for the NDK part";
-    report.skipped.push_back({"NDK", why});
-    progress.note("SKIPPED: NDK: " + why);
-  } else if (cmd.ndk && (cmd.roce || cmd.iwarp)) {
+  if (cmd.ndk && (cmd.roce || cmd.iwarp)) {
     NdkDemoOptions no;
     no.loss = cmd.loss_percent / 100.0;
     no.loopback = cmd.wire == "loopback" || report.roce_wire.find("loopback") != std::string::npos;

@@ -99,6 +99,16 @@ void retry_from(Qp& qp, Psn psn) {
   go_back(qp, i, static_cast<std::uint32_t>(psn.distance_from(w.first_psn)));
 }
 
+// Whether READ/ATOMIC w may ask again for its first missing response. Once per gap: the responses
+// that outran a lost one keep arriving out of sequence (as do later reads' responses and ACKs),
+// and asking again for each would make the responder replay the rest of the read once per
+// packet. A lost re-request is recovered by the local ACK timeout.
+bool may_ask_again(SendWqe& w) {
+  if (w.next_pkt < w.npkts || w.asked_at == w.resp_pkts) return false;
+  w.asked_at = w.resp_pkts;
+  return true;
+}
+
 WcStatus nak_status(std::uint8_t code) {
   switch (code) {
     case wire::aeth::kNakInvalidRequest: return WcStatus::remote_invalid_request_error;
@@ -134,7 +144,7 @@ std::uint64_t answered_wqe(Device& dev, Qp& qp, Psn psn, bool (*kind)(WrOpcode))
     return qp.sq_head;
   }
   if (const auto r = ack_through(dev, qp, qp.wqe(i).first_psn - 1); r < i) {
-    retry_from(qp, qp.wqe(r).first_psn + qp.wqe(r).resp_pkts);
+    if (may_ask_again(qp.wqe(r))) retry_from(qp, qp.wqe(r).first_psn + qp.wqe(r).resp_pkts);
     return qp.sq_head;
   }
   return i;
@@ -148,7 +158,7 @@ void on_read_response(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) 
   if (psn != expected) {
     if (before(expected, psn)) {  // a response was lost: ask again from the first missing one
       qp.counters.out_of_sequence_rx++;
-      if (w.next_pkt >= w.npkts) go_back(qp, i, w.resp_pkts);
+      if (may_ask_again(w)) go_back(qp, i, w.resp_pkts);
     } else {
       qp.counters.duplicates_rx++;
     }
@@ -204,7 +214,7 @@ void completer_receive(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
   const std::uint8_t value = wire::aeth::value(aeth.syndrome);
   if (type == wire::aeth::kTypeAck) {
     const auto r = ack_through(dev, qp, psn);
-    if (r < qp.sq_head && qp.wqe(r).next_pkt >= qp.wqe(r).npkts) {
+    if (r < qp.sq_head && may_ask_again(qp.wqe(r))) {
       // An ACK past a READ/ATOMIC whose response never came: the response was lost.
       if (spend_retry(qp, qp.wqe(r).first_psn)) retry_from(qp, qp.wqe(r).first_psn + qp.wqe(r).resp_pkts);
     }
@@ -287,6 +297,10 @@ void completer_retire(Device& dev, Qp& qp) {
       return;
     }
   }
+  // An ACK can finish WQEs the requester had gone back to resend (go-back-N after a timeout, the
+  // resends' duplicate ACK covering them all): its cursor must never stay behind retired WQEs,
+  // whose slots new work reuses.
+  if (qp.sq_req < qp.sq_una) qp.sq_req = qp.sq_una;
   if (qp.sq_una == qp.sq_head) qp.ack_deadline = 0;
 }
 

@@ -70,6 +70,9 @@ struct SendWqe {
   std::uint32_t resp_pkts = 0;  // read responses received in order
   std::uint32_t acked_pkts = 0;  // send/write packets covered by ACKs so far
   std::uint32_t sent_high = 0;   // packets ever sent (to count retransmissions)
+  // READ/ATOMIC: resp_pkts when a lost response was last asked for again (kNotAsked: never).
+  static constexpr std::uint32_t kNotAsked = ~std::uint32_t{0};
+  std::uint32_t asked_at = kNotAsked;
   bool done = false;
   verbs::WcStatus status = verbs::WcStatus::success;
   bool is_read_or_atomic() const {
@@ -83,6 +86,7 @@ struct SendWqe {
     first_psn = Psn{};
     psn_assigned = false;
     next_pkt = resp_pkts = acked_pkts = sent_high = 0;
+    asked_at = kNotAsked;
     done = false;
     status = verbs::WcStatus::success;
   }
@@ -99,6 +103,7 @@ struct RespJob {
   std::uint32_t len = 0;
   std::uint32_t npkts = 0;
   std::uint32_t sent_pkts = 0;
+  bool replay = false;  // answers a duplicate READ request
 };
 
 // A saved READ/ATOMIC so duplicates can be replayed (IBA 9.7.5.1.1); max_dest_rd_atomic of them.

@@ -62,6 +62,10 @@ void requester_step(Device& dev, Qp& qp) {
   while (budget > 0 && qp.sq_req < qp.sq_head) {
     SendWqe& w = qp.wqe(qp.sq_req);
     if (w.done && !w.psn_assigned) break;  // failed when fetched: retiring it errors the QP
+    if (w.done && w.psn_assigned && w.npkts != 0) {  // acknowledged while being resent
+      qp.sq_req++;
+      continue;
+    }
     if (w.npkts == 0) {  // local operation: executes in order, completes at once
       if (!w.done) {
         w.status = execute_memory_op(dev.memory(), qp.pd, qp.qpn, w.wr);

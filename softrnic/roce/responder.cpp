@@ -222,7 +222,7 @@ const RdAtomicResource* find_resource(const Qp& qp, Psn psn, bool atomic) {
 }
 
 // Checks a READ and queues its responses starting at psn. False when access is refused.
-bool queue_read(Device& dev, Qp& qp, Psn psn, const wire::Reth& reth) {
+bool queue_read(Device& dev, Qp& qp, Psn psn, const wire::Reth& reth, bool replay) {
   verbs::MemRef ref{};
   if (reth.dma_length != 0) {
     auto r = (qp.attr.access_flags & verbs::kRemoteRead)
@@ -239,6 +239,7 @@ bool queue_read(Device& dev, Qp& qp, Psn psn, const wire::Reth& reth) {
   j->ref = ref;
   j->len = reth.dma_length;
   j->npkts = std::max<std::uint32_t>(1, (reth.dma_length + qp.attr.pmtu - 1) / qp.attr.pmtu);
+  j->replay = replay;
   return true;
 }
 
@@ -261,7 +262,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
     qp.counters.duplicates_rx++;
     if (op.op == wire::Op::rdma_read_request) {
       // IBA 9.7.5.1.1: a duplicate READ is re-executed from its own PSN with its own RETH.
-      if (find_resource(qp, psn, false)) (void)queue_read(dev, qp, psn, wire::reth_of(p));
+      if (find_resource(qp, psn, false)) (void)queue_read(dev, qp, psn, wire::reth_of(p), true);
       return;
     }
     if (op.op == wire::Op::compare_swap || op.op == wire::Op::fetch_add) {
@@ -318,7 +319,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
     }
     case wire::Op::rdma_read_request: {
       const auto reth = wire::reth_of(p);
-      if (!queue_read(dev, qp, psn, reth)) {
+      if (!queue_read(dev, qp, psn, reth, false)) {
         fail_request(dev, qp, psn, wire::aeth::kNakRemoteAccess, AsyncEvent::Type::qp_access_error);
         return;
       }
@@ -514,6 +515,14 @@ void responder_transmit(Device& dev, Qp& qp) {
         ext.atomic_ack_eth.orig_data = j.atomic_orig;
         break;
       case Job::Kind::read: {
+        if (j.len > 0 && !verbs::MemoryTable::current(j.ref) && j.replay) {
+          // A replay goes unanswered, as a duplicate that fails its check on arrival does: the
+          // original was answered, and the requester may have had it all before the region went
+          // (invalidated once the read completed). One that still needs it times out and fails.
+          qp.counters.rx_dropped++;
+          qp.resp_tail++;
+          continue;
+        }
         if (j.len > 0 && !verbs::MemoryTable::current(j.ref)) {
           // The region went away (deregistered, invalidated) while its read was being answered:
           // the rest of the read is a remote access error, never memory it no longer names.

@@ -252,10 +252,14 @@ TEST_P(Shim, ConnectToAPeerThatNeverAnswersFails) {
   ASSERT_GE(fd, 0);
   const int on = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  SockAddr at = sockaddr_of(transport().passive_ip, transport().port(449));
+  // Port 0: the kernel picks a free one (a fixed port can be held by an earlier case's socket).
+  SockAddr at = sockaddr_of(transport().passive_ip, 0);
   // The Windows layout of these two is the Linux one but for the IPv6 family value.
   if (transport().ipv6) at.storage.sin6_family = AF_INET6;
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(at.get()), at.len), 0) << std::strerror(errno);
+  socklen_t len = at.len;
+  // The port the kernel chose; the family stays Linux's, which the shim accepts too.
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(at.get()), &len), 0) << std::strerror(errno);
   ASSERT_EQ(::listen(fd, 4), 0);
   EXPECT_EQ(connect(act, at.get(), at.len, "hello", std::chrono::milliseconds(20000)),
             STATUS_IO_TIMEOUT);

@@ -181,6 +181,127 @@ TEST_F(RcFeatures, DuplicateReadIsReexecutedFromItsOwnPsnAndReth) {
   EXPECT_GE(devs.b.qp->counters.duplicates_rx, 1u) << "the retried READ was a duplicate at B";
 }
 
+constexpr std::uint32_t kBig = 128 * 1024;  // 128 READ responses at a 1024-byte PMTU
+
+TEST_F(RcFeatures, ALostReadResponseIsAskedForAgainOncePerGap) {
+  connect();
+  int requests = 0;
+  bool dropped = false;
+  wire.filter = [&](int side, Packet& p) {
+    const std::byte op = p.data[14 + 20 + 8];
+    if (side == 0 && op == std::byte{0x0c}) ++requests;
+    // Lose the first READ RESPONSE MIDDLE: the 126 responses after it arrive out of sequence,
+    // in several receive bursts, and each burst asking again would have B replay the read again.
+    if (side == 1 && op == std::byte{0x0e} && !dropped) {
+      dropped = true;
+      return false;
+    }
+    return true;
+  };
+  std::vector<std::byte> local(kBig), remote(kBig);
+  for (std::size_t i = 0; i < remote.size(); ++i) remote[i] = std::byte(i * 7 + 3);
+  const auto lk = reg(devs.a, local);
+  const auto rk = reg(devs.b, remote);
+  SendWr rd;
+  rd.opcode = WrOpcode::rdma_read;
+  rd.flags = verbs::kSignaled;
+  rd.num_sge = 1;
+  rd.sg[0] = {0, kBig, lk};
+  rd.rkey = rk;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, rd));
+  auto sc = wait(devs.a.scq, 1);
+  ASSERT_EQ(sc.size(), 1u);
+  EXPECT_EQ(sc[0].status, WcStatus::success);
+  EXPECT_TRUE(dropped);
+  EXPECT_EQ(local, remote);
+  EXPECT_EQ(requests, 2) << "the READ and one re-request from the lost response";
+}
+
+TEST_F(RcFeatures, AReplayedReadWhoseRegionWentAwayEndsQuietlyAndTheResponderStaysUp) {
+  connect();
+  std::vector<std::byte> local(kBig), remote(kBig);
+  const auto lk = reg(devs.a, local);
+  const auto rk = reg(devs.b, remote);
+  int responses = 0;
+  bool dropped = false, deregistered = false;
+  wire.filter = [&](int side, Packet& p) {
+    const std::byte op = p.data[14 + 20 + 8];
+    if (side != 1 || op < std::byte{0x0d} || op > std::byte{0x10}) return true;
+    ++responses;
+    if (op == std::byte{0x0e} && !dropped) {  // lose one: A asks again from it
+      dropped = true;
+      return false;
+    }
+    // The replay's first burst is out: the region goes away while B is still answering it (as
+    // when the requester, which had the data, invalidates the buffer's key).
+    if (dropped && !deregistered && responses > 128) {
+      deregistered = true;
+      EXPECT_TRUE(devs.b.dev->memory().deregister(rk).has_value());
+    }
+    return true;
+  };
+  SendWr rd;
+  rd.opcode = WrOpcode::rdma_read;
+  rd.flags = verbs::kSignaled;
+  rd.num_sge = 1;
+  rd.sg[0] = {0, kBig, lk};
+  rd.rkey = rk;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, rd));
+  wait(devs.a.scq, 1);
+  ASSERT_TRUE(deregistered);
+  EXPECT_EQ(devs.b.qp->attr.state, verbs::QpState::rts) << "a replay is no request error of B's";
+  EXPECT_TRUE(devs.b.dev->events().empty());
+}
+
+TEST(RcGoBackN, AnAckThatOvertakesTheResendsLeavesNoCursorBehindRetiredWork) {
+  // A small buffer pool stops A's resends part way, so the ACK for the first of them (covering
+  // all) comes back while A's requester is still behind.
+  PipeWire wire(48);
+  VirtualClock clock;
+  TwoDevices devs(wire.a, wire.b, clock);
+  devs.connect(verbs::QpType::rc, 1024);
+  auto wait = [&](std::size_t n) {
+    std::vector<verbs::Cqe> out;
+    devs.run_until([&] {
+      auto x = devs.drain(devs.a.scq);
+      out.insert(out.end(), x.begin(), x.end());
+      return out.size() >= n;
+    }, 200000, 10000);
+    return out;
+  };
+  // B's ACKs are lost until A times out and resends from the first SEND.
+  bool acks_lost = true, behind = false;
+  wire.filter = [&](int side, Packet& p) {
+    if (side == 0) {
+      if (devs.a.qp->counters.timeouts > 0) acks_lost = false;
+      if (devs.a.qp->sq_req < devs.a.qp->sq_una) behind = true;
+      return true;
+    }
+    return !(acks_lost && p.data[14 + 20 + 8] == std::byte{0x11});
+  };
+  std::vector<std::byte> buf(64 * 200);
+  const auto k = *devs.b.dev->memory().register_mr(devs.b.pd, buf.data(), buf.size(), 0,
+                                                   verbs::kLocalWrite | verbs::kZeroBased);
+  for (int i = 0; i < 200; ++i) {
+    RecvWr r;
+    r.num_sge = 1;
+    r.sg[0] = {std::uint64_t(i) * 64, 64, k};
+    ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
+  }
+  SendWr s;
+  s.opcode = WrOpcode::send;
+  s.flags = verbs::kSignaled;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  ASSERT_EQ(wait(100).size(), 100u);
+  EXPECT_GE(devs.a.qp->counters.timeouts, 1u);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  const auto more = wait(100);
+  ASSERT_EQ(more.size(), 100u);
+  for (const auto& c : more) EXPECT_EQ(c.status, WcStatus::success);
+  EXPECT_FALSE(behind) << "A sent while its requester cursor was behind retired WQEs";
+  EXPECT_LT(devs.a.qp->counters.retransmits, 100u) << "acknowledged SENDs were resent";
+}
+
 TEST_F(RcFeatures, CeMarkedPacketsAreAnsweredWithRateLimitedCnps) {
   connect();
   wire.filter = [&](int side, Packet& p) {

@@ -1,5 +1,6 @@
 // The SMB-Direct-like consumer facing a bad or silent peer: keep-alives answered and unanswered,
 // malformed data transfer messages, and a request the server refuses.
+#include <chrono>
 #include <vector>
 
 #include "smbd/wire.hpp"
@@ -128,6 +129,29 @@ TEST_P(SmbdPeer, ConnectingWhereNobodyListensFailsAndLeavesNothingOpen) {
 std::string name(const ::testing::TestParamInfo<std::tuple<Transport, ULONG>>& i) {
   return std::string(std::get<0>(i.param).name) +
          (std::get<1>(i.param) == SOFTRNIC_NDK_ASYNC_ALWAYS_PENDING ? "Pending" : "Inline");
+}
+
+// Lost READ responses and ACKs cost resends, never the connection: the server's RDMA Reads of
+// the client's buffers recover, and a replayed READ whose buffer the server has since invalidated
+// does not take the client's QP down.
+TEST(SmbdLossyWire, ASessionOverARoceWireLosingTwoPercentOfFramesCompletesVerified) {
+  use_devices();
+  SessionOptions o;
+  o.server_if = kLossyRoce4.server_if;
+  o.client_if = kLossyRoce4.client_if;
+  o.server_ip = kLossyRoce4.server_ip;
+  o.payload_size = std::size_t{4} << 20;
+  o.latency_rounds = 200;
+  o.inline_rounds = 8;
+  const auto start = std::chrono::steady_clock::now();
+  const SessionReport r = run_session(o);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.failure.ok()) << hex(r.failure.status) << " " << r.failure.message;
+  EXPECT_TRUE(r.verified);
+  EXPECT_EQ(r.bytes_read, r.bytes_written);
+  EXPECT_EQ(r.objects_open, 0u);
+  // Each loss costs at most a resend round or an ACK timeout; a retransmission storm would not.
+  EXPECT_LT(took, std::chrono::seconds(60));
 }
 
 INSTANTIATE_TEST_SUITE_P(Wires, SmbdPeer,

@@ -15,12 +15,15 @@
 
 namespace smbd::test {
 
-// A RoCEv2 pair on the loopback wire (a, b) and an iWARP pair on loopback TCP (c, d).
+// A RoCEv2 pair on the loopback wire (a, b), an iWARP pair on loopback TCP (c, d), and a RoCEv2
+// pair whose wire loses 2% of the frames both ways (e, f).
 inline constexpr const char* kDevices =
     "name=a,port=loopback:peer=b,ip4=198.18.0.1/24,ip6=fd00:5052::1/64;"
     "name=b,port=loopback:peer=a,ip4=198.18.0.2/24,ip6=fd00:5052::2/64;"
     "name=c,proto=iwarp,port=uring,ip4=127.0.0.1/8,ip6=::1/128;"
-    "name=d,proto=iwarp,port=uring,ip4=127.0.0.2/8,ip6=::1/128";
+    "name=d,proto=iwarp,port=uring,ip4=127.0.0.2/8,ip6=::1/128;"
+    "name=e,port=loopback:peer=f,ip4=198.18.1.1/24,faults=loss=0.02;"
+    "name=f,port=loopback:peer=e,ip4=198.18.1.2/24,faults=loss=0.02";
 
 struct Transport {
   const char* name;
@@ -32,6 +35,7 @@ inline constexpr Transport kRoce4{"RoceV4", false, 0x40000000, 0x40000001, "198.
 inline constexpr Transport kRoce6{"RoceV6", false, 0x40000000, 0x40000001, "fd00:5052::2"};
 inline constexpr Transport kIwarp4{"IwarpV4", true, 0x40000002, 0x40000003, "127.0.0.2"};
 inline constexpr Transport kIwarp6{"IwarpV6", true, 0x40000002, 0x40000003, "::1"};
+inline constexpr Transport kLossyRoce4{"LossyRoceV4", false, 0x40000004, 0x40000005, "198.18.1.2"};
 
 // iWARP listens on real TCP ports: a fresh one per connection, away from well-known ports.
 inline std::uint16_t next_port(const Transport& t) {
