@@ -189,8 +189,8 @@ TYPED_TEST(VerbsMatrix, SolicitedAndInvalidatingSendsAreFlaggedInTheReceiveCompl
 }
 
 // Fast register, type 2 bind and local invalidate are posted to the send queue and run in its
-// order (IBA 10.6.3.5, 10.6.7.2.2, 10.6.5; RFC 5040 6): the new keys work remotely once their
-// completions are in, and not after the invalidate.
+// order (IBA chapter 10's memory operations; RFC 5040 section 6): the new keys work remotely once
+// their completions are in, and not after the invalidate.
 TYPED_TEST(VerbsMatrix, MemoryOperationsPostedToTheSendQueueGrantAndRevokeRemoteAccess) {
   auto& r = this->rig;
   constexpr std::uint32_t kAccess = verbs::kLocalWrite | verbs::kRemoteWrite | verbs::kRemoteRead;

@@ -172,6 +172,17 @@ inline SockAddr sockaddr_of(const char* ip, std::uint16_t port) {
   return s;
 }
 
+// Every shim suite runs over each transport in forced-pending and forced-inline modes:
+//   INSTANTIATE_TEST_SUITE_P(Transports, Suite, kEveryTransportAndMode, transport_and_mode_name);
+inline const auto kEveryTransportAndMode =
+    ::testing::Combine(::testing::Values(kRoce4, kRoce6, kIwarp4, kIwarp6),
+                       ::testing::Values(SOFTRNIC_NDK_ASYNC_ALWAYS_PENDING, SOFTRNIC_NDK_ASYNC_ALWAYS_INLINE));
+inline std::string transport_and_mode_name(
+    const ::testing::TestParamInfo<std::tuple<Transport, ULONG>>& info) {
+  return std::string(std::get<0>(info.param).name) +
+         (std::get<1>(info.param) == SOFTRNIC_NDK_ASYNC_ALWAYS_PENDING ? "Pending" : "Inline");
+}
+
 class ShimTest : public ::testing::TestWithParam<std::tuple<Transport, ULONG>> {
  protected:
   static void SetUpTestSuite() { setenv("SOFTRNIC_DEVICES", kDevices, 1); }

@@ -300,16 +300,7 @@ TEST_P(ShimLamEndpoint, SharedEndpointConnectsSeveralConnectorsFromItsPort) {
   close(b2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, ShimLamEndpoint,
-                         ::testing::Combine(::testing::Values(kRoce4, kRoce6, kIwarp4, kIwarp6),
-                                            ::testing::Values(SOFTRNIC_NDK_ASYNC_ALWAYS_PENDING,
-                                                              SOFTRNIC_NDK_ASYNC_ALWAYS_INLINE)),
-                         [](const auto& info) {
-                           return std::string(std::get<0>(info.param).name) +
-                                  (std::get<1>(info.param) == SOFTRNIC_NDK_ASYNC_ALWAYS_PENDING
-                                       ? "Pending"
-                                       : "Inline");
-                         });
+INSTANTIATE_TEST_SUITE_P(Transports, ShimLamEndpoint, kEveryTransportAndMode, transport_and_mode_name);
 
 }  // namespace
 }  // namespace softrnic::ndk::test
