@@ -396,12 +396,14 @@ std::size_t Device::poll() {
             u.ddp.ctrl.tagged = true;
             u.ddp.ctrl.opcode = static_cast<std::uint8_t>(wire::RdmapOp::rdma_write);
             u.ddp.tagged.stag = Stag{1};
+            if (config_.rtr_settle_ns != 0) qp.tx_hold_until_ns = now + config_.rtr_settle_ns;
           } else {
             u.ddp.ctrl.tagged = false;
             u.ddp.ctrl.opcode = static_cast<std::uint8_t>(wire::RdmapOp::rdma_read_request);
             u.ddp.untagged.qn = wire::ddp_queue::kReadRequest;
             u.ddp.untagged.msn = DdpMsn{qp.read_msn++};
-            qp.rtr_read_pending = true;
+            u.read_request.source_stag = Stag{1};  // siw's: some RNICs treat STag 0 specially
+            qp.rtr_read_pending = true;  // nothing else leaves before its empty Read Response
           }
           auto n = wire::build_fpdu(u, qp.crc, qp.tx_buf);
           if (n) {

@@ -244,6 +244,11 @@ void Device::transmit(Qp& qp) {
   if (qp.state != QpState::rts || qp.hold_tx || !qp.stream) return;
   for (int budget = 64; budget > 0; --budget) {
     if (!flush_tx(qp)) return;
+    if (qp.rtr_read_pending) return;  // the RTR's Read Response first (connect.cpp)
+    if (qp.tx_hold_until_ns != 0) {   // the settle time after a Write RTR (IwarpConfig)
+      if (clock_.now_ns() < qp.tx_hold_until_ns) return;
+      qp.tx_hold_until_ns = 0;
+    }
     // Sends and writes complete once the stream has taken their last byte.
     while (qp.sq_una < qp.sq_cur) {
       auto& e = qp.sq[qp.sq_una % qp.sq.size()];

@@ -44,6 +44,11 @@ struct IwarpConfig {
   bool request_crc = true;       // ask for MPA CRC32c (a peer's request is always honoured)
   std::uint32_t max_fpdu = 0;    // FPDU size cap; 0: the stream's MSS
   std::uint32_t rx_chunk = 65536;  // bytes read from a stream per read() call
+  // After a zero-length Write RTR, the initiator holds the consumer's FPDUs this long. siw's
+  // responder installs its RTR receive hook only after its MPA Reply has left, and bytes that
+  // arrive in between wait in its socket until more arrive: if the RTR and a first Send both
+  // land in that window (about a millisecond in a slow guest), the connection stalls.
+  std::uint64_t rtr_settle_ns = 5'000'000;
 };
 
 #define SOFTRNIC_IWARP_COUNTERS(X)                                                  \
@@ -127,6 +132,7 @@ class Qp {
   Conn* conn = nullptr;
   bool terminate_sent = false;
   bool rtr_read_pending = false;  // our RTR was a zero-length Read: its empty response is expected
+  std::uint64_t tx_hold_until_ns = 0;  // after a Write RTR: consumer FPDUs wait until then
 };
 
 class Device {

@@ -497,6 +497,39 @@ TEST(IwConnect, AnMpaRevision1RequestIsAnsweredInRevision1AndItsSendsLand) {
   EXPECT_FALSE(qb->hold_tx) << "after the initiator's first FPDU the responder may send";
 }
 
+TEST(IwConnect, AfterAWriteRtrTheInitiatorHoldsItsFirstSendForTheSettleTime) {
+  // siw's responder misses bytes that reach it between its MPA Reply and its RTR hook, so the
+  // initiator's consumer FPDUs wait rtr_settle_ns after the zero-length Write RTR.
+  IwarpConfig cfg;
+  cfg.rtr_settle_ns = 5'000'000;
+  IwPair t({}, cfg, cfg);
+  Qp* qa = t.a.new_qp();
+  Qp* qb = t.connect_pair(qa);
+  ASSERT_NE(qb, nullptr);
+  ASSERT_NE(qa->tx_hold_until_ns, 0u) << "a Write RTR was negotiated (both sides prefer it)";
+  Mr src(t.a, 64, kAll), dst(t.b, 64, kAll);
+  roce::RecvWr r;
+  r.num_sge = 1;
+  r.sg[0] = {0, 64, dst.key};
+  ASSERT_TRUE(t.b.dev->post_recv(*qb, r));
+  roce::SendWr s;
+  s.flags = verbs::kSignaled;
+  s.num_sge = 1;
+  s.sg[0] = {0, 64, src.key};
+  ASSERT_TRUE(t.a.dev->post_send(*qa, s));
+  const std::uint64_t until = qa->tx_hold_until_ns;
+  t.run_rounds(1000);  // the virtual clock stands still
+  EXPECT_TRUE(t.b.drain(t.b.rcq).empty()) << "the Send left inside the settle time";
+  t.clock.advance(until - t.clock.now_ns());
+  std::vector<verbs::Cqe> rc;
+  ASSERT_TRUE(t.run_until([&] {
+    for (auto& c : t.b.drain(t.b.rcq)) rc.push_back(c);
+    return !rc.empty();
+  }));
+  EXPECT_EQ(rc[0].status, WcStatus::success);
+  EXPECT_EQ(qa->tx_hold_until_ns, 0u);
+}
+
 TEST(IwConnect, APeerAskingForMarkersIsRefusedWithARejectingReply) {
   IwPair t;
   ASSERT_TRUE(t.b.dev->listen({ip4(2), 78}, t.b.log()));
