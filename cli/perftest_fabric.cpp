@@ -1,8 +1,11 @@
 #include "perftest_fabric.hpp"
 
+#include "engine/gid_table.hpp"
+
 #include <cstring>
 #include <thread>
 
+#include "engine/gid_table.hpp"
 #include "iwarp/device.hpp"
 #include "roce/connect.hpp"
 #include "roce/device.hpp"
@@ -74,7 +77,18 @@ class RoceFabric final : public FabricBase<roce::Device, roce::Qp> {
     poll_all_();
     cm_->poll();
   }
-  std::vector<wire::Ipv6Addr> gids() const override { return dev_.config().gids; }
+  // The GID table as devinfo shows it (link-local first where the device has one), so that -x
+  // means what it means to ibv_devinfo and the rdma-core tools; then the device's addresses the
+  // table cannot hold (a socket port's loopback address: 127.0.0.1, ::1).
+  std::vector<wire::Ipv6Addr> gids() const override {
+    std::vector<wire::Ipv6Addr> out;
+    const auto& t = dev_.gid_table();
+    for (std::size_t i = 0; i < engine::GidTable::kCapacity; ++i)
+      if (const auto* e = t.at(i)) out.push_back(e->gid);
+    for (const auto& g : dev_.config().gids)
+      if (!t.find(g)) out.push_back(g);
+    return out;
+  }
   std::uint32_t active_mtu(bool ipv6) const override {
     return dev_.active_mtu(ipv6 ? wire::IpVersion::v6 : wire::IpVersion::v4);
   }

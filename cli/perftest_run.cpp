@@ -216,7 +216,9 @@ Result<Measure> lat_single(Fabric& f, int qp, Buffers& b, const Dest& peer, std:
   return m;
 }
 
-// Ping-pong (write_lat, send_lat). The client sends first; each side sends exactly iters.
+// Ping-pong (write_lat, send_lat); each side sends exactly iters. Who sends first is perftest's:
+// the client in send_lat, the server in write_lat (its run_iter_lat_write skips the server's
+// first wait, run_iter_lat_send the client's); with the other order both sides wait forever.
 Result<Measure> lat_pingpong(Fabric& f, int qp, Buffers& b, const Dest& peer, std::uint64_t size,
                              const RunParams& p) {
   Measure m;
@@ -226,10 +228,11 @@ Result<Measure> lat_pingpong(Fabric& f, int qp, Buffers& b, const Dest& peer, st
   std::uint64_t scnt = 0, rcnt = 0, ccnt = 0, recvs = 0;
   std::uint64_t recv_posted = send ? std::min<std::uint64_t>(p.rx_depth, p.iters) : 0;
   auto w = make_wr(p, b, 0, peer, size);
+  const bool i_start = send ? p.client : !p.client;
   volatile std::byte* poll_byte = b.target(0) + size - 1;
   std::byte* post_byte = b.local(0) + size - 1;
   while (scnt < p.iters || ccnt < p.iters || rcnt < p.iters) {
-    if (rcnt < p.iters && !(scnt == 0 && p.client)) {
+    if (rcnt < p.iters && !(scnt == 0 && i_start)) {
       ++rcnt;
       for (;;) {
         if (send) {

@@ -82,11 +82,19 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(c.timeout * 1000));
   const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(c.wait * 1000));
 
-  // The GID: -x, or the device's address of the peer's family (the server learns it from the
-  // client's key; it offers the first address of its device).
+  // The GID: -x (an index into the device's GID table, as ibv_devinfo lists it), or the
+  // device's address of the peer's family (the server learns it from the client's key).
   const auto gids = f.gids();
   if (gids.empty()) return failed("the device has no address");
+  // Without -x: the first GID of the peer's family (server), else the first one; link-local
+  // GIDs (fe80::/10, first in a table that has them) only when nothing else matches.
+  const auto link_local = [](const wire::Ipv6Addr& g) { return g[0] == 0xfe && (g[1] & 0xc0) == 0x80; };
   int gid_index = 0;
+  for (std::size_t i = 0; i < gids.size(); ++i)
+    if (!link_local(gids[i])) {
+      gid_index = static_cast<int>(i);
+      break;
+    }
   if (c.gid_index >= 0) {
     if (static_cast<std::size_t>(c.gid_index) >= gids.size())
       return usage("-x " + std::to_string(c.gid_index) + ": the device has " +
@@ -94,7 +102,7 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
     gid_index = c.gid_index;
   } else if (peer_gid) {
     for (std::size_t i = 0; i < gids.size(); ++i)
-      if (mapped(gids[i]) == mapped(*peer_gid)) {
+      if (mapped(gids[i]) == mapped(*peer_gid) && !link_local(gids[i])) {
         gid_index = static_cast<int>(i);
         break;
       }
