@@ -99,7 +99,8 @@ bool same_prefix(const wire::Ipv6Addr& a, const wire::Ipv6Addr& b, unsigned pref
   return (a[whole] & mask) == (b[whole] & mask);
 }
 
-GidTable::GidTable(const GidTableConfig& config) : mac_(config.mac), default_vlan_(config.vlan) {
+GidTable::GidTable(const GidTableConfig& config)
+    : mac_(config.mac), default_vlan_(config.vlan), allow_loopback_(config.allow_loopback) {
   if (config.ipv6_enabled) {
     // Index 0, as on Linux RoCE devices. The MAC may still be all zeros in a test; the address is
     // then fe80::200:ff:fe00:0, which is valid.
@@ -119,7 +120,7 @@ Result<std::size_t> GidTable::add(const GidEntry& in) {
     }
     const auto v4 = ipv4_of(e.gid);
     if (v4 == wire::Ipv4Addr{0, 0, 0, 0} || v4 == wire::Ipv4Addr{255, 255, 255, 255} ||
-        (v4[0] & 0xf0) == 0xe0 || v4[0] == 127) {
+        (v4[0] & 0xf0) == 0xe0 || (v4[0] == 127 && !allow_loopback_)) {
       return fail(GidError::bad_address,
                   text +
                       " is not a unicast address a device can own (unspecified, broadcast, "
@@ -137,7 +138,7 @@ Result<std::size_t> GidTable::add(const GidEntry& in) {
     const wire::Ipv6Addr unspecified{};
     wire::Ipv6Addr loopback{};
     loopback[15] = 1;
-    if (e.gid == unspecified || e.gid == loopback || is_multicast(e.gid)) {
+    if (e.gid == unspecified || (e.gid == loopback && !allow_loopback_) || is_multicast(e.gid)) {
       return fail(GidError::bad_address, text +
                                              " is not a unicast address a device can own "
                                              "(unspecified, loopback or multicast)");

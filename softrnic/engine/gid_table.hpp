@@ -47,6 +47,9 @@ struct GidTableConfig {
   bool ipv6_enabled = true;  // adds the link-local address at index 0
   // The device's VLAN ID: the default for entries added without one.
   std::optional<std::uint16_t> vlan{};
+  // Loopback addresses (127.0.0.0/8, ::1) as GIDs: for ports on kernel sockets, where the kernel
+  // owns addressing and two devices on one host may talk over lo. Never on an Ethernet port.
+  bool allow_loopback = false;
 };
 
 // Address helpers (RFC 4291 2.4, 2.5.6; RFC 2464 4).
@@ -106,6 +109,7 @@ class GidTable {
   };
   wire::MacAddr mac_;
   std::optional<std::uint16_t> default_vlan_;
+  bool allow_loopback_ = false;
   std::array<Slot, kCapacity> slots_{};
   std::size_t count_ = 0;
 };

@@ -25,10 +25,11 @@ std::string_view counter_name(DeviceCounter c) {
 }
 
 namespace {
-engine::GidTable make_gid_table(const DeviceConfig& c) {
+engine::GidTable make_gid_table(const DeviceConfig& c, const Port& port) {
   engine::GidTableConfig gc;
   gc.mac = c.mac;
   gc.vlan = c.vlan;
+  gc.allow_loopback = !port.has_link_layer();  // a socket port: the kernel's lo may carry it
   gc.ipv6_enabled = std::any_of(c.gids.begin(), c.gids.end(),
                                 [](const auto& g) { return !engine::is_ipv4_mapped(g); });
   engine::GidTable t(gc);
@@ -49,7 +50,7 @@ Device::Device(Port& port, Clock& clock, DeviceConfig config)
       clock_(clock),
       config_(std::move(config)),
       memory_(config_.limits),
-      gids_(make_gid_table(config_)),
+      gids_(make_gid_table(config_, port)),
       neighbours_(gids_, config_.neighbours) {
   qps_.resize(2);  // QPN 0 is invalid on RoCE, 1 is the GSI QP
 }

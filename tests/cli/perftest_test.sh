@@ -4,7 +4,8 @@
 # (198.18.0.1/.2, fd00:5052::1/::2), on the default device (a RoCEv2 port=uring device on the
 # address given) or on an iWARP device. Every pair runs through perftest's out-of-band exchange
 # (TCP, or the RDMA CM with -R); the test parses the result table each side prints and checks the
-# message size and iteration count. Bad flags must exit 2 naming the flag.
+# message size and iteration count. Bad flags must exit 2 naming the flag. First, without
+# namespaces: two devices on loopback addresses of one host.
 set -u
 B=${SOFTRNIC_BUILD_ROOT:?}/cli/softrnic
 . "$(dirname "$0")/../common/netns.sh"
@@ -29,25 +30,28 @@ bad -D send_lat -D 3 198.18.0.9
 bad --atomic_type atomic_bw -A ADD
 bad --connection write_bw -c XX
 
-netns_pair || exit $?
 port=19000
 # run_pair NAME SERVER_ADDR CLIENT_HOST EXPECT_SIZE EXPECT_ITERS [FLAGS...]: both sides must exit 0
 # and print a result row with that size and iteration count.
 run_pair() {
   local t=$1 saddr=$2 host=$3 size=$4 iters=$5; shift 5
   port=$((port + 1))
-  local dev_s=() dev_c=()
-  if [ "${IWARP:-0}" = 1 ]; then
+  local dev_s=() dev_c=() in_s=(ip netns exec "$ns1") in_c=(ip netns exec "$ns2")
+  if [ "${LOOPBACK:-0}" = 1 ]; then  # one host, no namespace: two devices on lo's addresses
+    in_s=() in_c=()
+    dev_s=(--dev "name=lo1,proto=roce,port=uring,ip4=127.0.0.1/8" -d lo1)
+    dev_c=(--dev "name=lo2,proto=roce,port=uring,ip4=127.0.0.2/8" -d lo2)
+  elif [ "${IWARP:-0}" = 1 ]; then
     dev_s=(--dev "name=iw0,proto=iwarp,port=uring,ip4=198.18.0.1/24")
     dev_c=(--dev "name=iw0,proto=iwarp,port=uring,ip4=198.18.0.2/24")
   else
     dev_s=(--source_ip "$saddr")
   fi
-  ip netns exec "$ns1" timeout 30 "$B" "$t" -p $port --timeout 10 --wait 20 "${dev_s[@]}" "$@" \
+  "${in_s[@]}" timeout 30 "$B" "$t" -p $port --timeout 10 --wait 20 "${dev_s[@]}" "$@" \
     >"$tmp/s.out" 2>&1 &
   local sp=$!
   pids+=("$sp")
-  ip netns exec "$ns2" timeout 30 "$B" "$t" "$host" -p $port --timeout 10 "${dev_c[@]}" "$@" \
+  "${in_c[@]}" timeout 30 "$B" "$t" "$host" -p $port --timeout 10 "${dev_c[@]}" "$@" \
     >"$tmp/c.out" 2>&1
   local crc=$?
   wait "$sp"; local src=$?
@@ -80,6 +84,12 @@ EOF
   done
 }
 
+# On one host without namespaces or root: RoCEv2 on kernel UDP sockets over lo (127.0.0.1 and
+# 127.0.0.2), which socket ports accept as GIDs.
+for t in write_lat read_lat send_lat; do LOOPBACK=1 run_pair $t 127.0.0.1 127.0.0.1 64 50 -n 50 -s 64; done
+LOOPBACK=1 run_pair write_bw 127.0.0.1 127.0.0.1 65536 20 -n 20
+
+netns_pair || exit $?
 for fam in 4 6; do
   if [ $fam = 4 ]; then s=198.18.0.1; else s=fd00:5052::1; fi
   run_pair write_bw "$s" "$s" 65536 20 -n 20

@@ -109,6 +109,23 @@ TEST(GidTable, RefusesAddressesADeviceCannotOwn) {
   EXPECT_EQ(t.size(), 1u);
 }
 
+TEST(GidTable, LoopbackAddressesOnlyWhereTheTableAllowsThem) {
+  Ipv6Addr lo6{};
+  lo6[15] = 1;
+  GidTable eth({.mac = kMac});
+  expect_named(eth.add_ipv6(lo6, 128), GidError::bad_address);
+  // A socket port's table (the kernel's lo carries the traffic): 127.0.0.0/8 and ::1 are
+  // addresses like others, and the rest of the refusals stay.
+  GidTable sock({.mac = kMac, .allow_loopback = true});
+  ASSERT_TRUE(sock.add_ipv4({127, 0, 0, 2}, 8));
+  ASSERT_TRUE(sock.add_ipv6(lo6, 128));
+  EXPECT_TRUE(sock.is_ours(v4(127, 0, 0, 2)));
+  EXPECT_TRUE(sock.is_ours(lo6));
+  EXPECT_FALSE(sock.is_ours(v4(127, 0, 0, 1)));
+  expect_named(sock.add_ipv4({224, 0, 0, 1}, 24), GidError::bad_address);
+  expect_named(sock.add_ipv6(Ipv6Addr{}, 64), GidError::bad_address);
+}
+
 TEST(GidTable, RefusesReservedVlanIds) {
   GidTable t({.mac = kMac});
   expect_named(t.add_ipv4({198, 18, 0, 1}, 24, 0), GidError::bad_vlan);
