@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <optional>
 #include <ostream>
 
 #include "base/clock.hpp"
+#include "capture/pcap_file.hpp"
 #include "command.hpp"
 #include "demo_codec.hpp"
 #include "demo_ndk.hpp"
@@ -61,11 +63,21 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
   buffers.back.resize(wc.bytes);
   SteadyClock clock;
   std::uint32_t seed = 0;
+  // One capture file for both wires: the RoCEv2 rig borrows it, then the iWARP rig.
+  std::optional<capture::PcapWriter> writer;
+  if (!cmd.capture.empty()) {
+    auto w = capture::PcapWriter::create(cmd.capture);
+    if (!w) {
+      err << "softrnic demo: --capture " << cmd.capture << ": " << w.error().message << '\n';
+      return 1;
+    }
+    writer.emplace(std::move(*w));
+  }
 
   if (cmd.roce) {
     RoceRigOptions ro;
     ro.loss = cmd.loss_percent / 100.0;
-    ro.capture = cmd.capture;
+    ro.capture = &writer;
     ro.loopback = cmd.wire == "loopback";
     RoceRigInfo info;
     auto rig = make_roce_rig(ro, clock, info);
@@ -83,7 +95,7 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
   }
 
   if (cmd.iwarp) {
-    auto rig = make_iwarp_rig(clock);
+    auto rig = make_iwarp_rig(clock, writer ? &*writer : nullptr);
     if (!rig) {
       const std::string why =
           "iWARP rides on kernel TCP through io_uring, which could not start here: " +
@@ -108,6 +120,10 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
     run_ndk_demo(no, progress, report);
   }
 
+  if (writer) {
+    report.capture_frames = writer->frames_written();
+    if (auto r = writer->close(); !r) report.failures.push_back("--capture " + cmd.capture + ": " + r.error().message);
+  }
   if (cmd.json) {
     print_json(report, out);
   } else {
@@ -154,9 +170,11 @@ void add_demo_command(CLI::App& app, CommandList& list) {
                    "show recovery; iWARP is left alone (kernel TCP recovers its own losses)")
       ->check(CLI::Range(0.0, 50.0));
   sub->add_option("--capture", cmd->capture,
-                  "Write what crossed the RoCEv2 wire (as device a saw it) to this capture "
-                  "file (pcapng when it ends in .pcapng, else pcap). iWARP runs on kernel TCP, "
-                  "below which the engine sees no frames: it is not captured");
+                  "Write the engine phases' traffic to this capture file (pcapng when it ends "
+                  "in .pcapng, else pcap): the RoCEv2 frames as device a saw them, and device "
+                  "ia's iWARP TCP streams with synthesized Ethernet/IP/TCP headers (iWARP runs "
+                  "on kernel TCP, whose segments the engine never sees; in pcapng each such "
+                  "frame carries a comment saying so)");
   sub
       ->add_option("--wire", cmd->wire,
                    "RoCEv2 wire: ring (DPDK net_ring pair, no hugepages; falls back to loopback "

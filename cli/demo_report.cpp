@@ -81,8 +81,10 @@ void print_table(const DemoReport& r, std::ostream& out) {
   for (const auto& s : r.skipped) out << pad(s.transport, 17) << "SKIPPED: " << s.reason << '\n';
   for (const auto& f : r.failures) out << "FAILED: " << f << '\n';
   if (!r.capture.empty()) {
-    out << "\ncapture of the RoCEv2 wire: " << r.capture << " (`softrnic decode " << r.capture
-        << "`)\n";
+    out << "\ncapture: " << r.capture << ", " << r.capture_frames
+        << " frames (RoCEv2 as device a saw them; iWARP as ia's TCP streams with synthesized "
+           "headers) -- `softrnic decode "
+        << r.capture << "`\n";
   }
   out << '\n' << (r.ok() ? "demo OK: every byte verified" : "demo FAILED") << '\n';
 }
@@ -96,6 +98,7 @@ void print_json(const DemoReport& r, std::ostream& out) {
   j["chunk_bytes"] = r.chunk;
   j["window"] = r.window;
   j["capture"] = r.capture.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.capture);
+  j["capture_frames"] = r.capture_frames;
   j["phases"] = nlohmann::json::array();
   for (const auto& p : r.phases) {
     nlohmann::json e;

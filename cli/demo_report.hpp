@@ -36,6 +36,7 @@ struct DemoReport {
   std::string note;       // why the wire is not the intended one; empty when it is
   double loss_percent = 0;
   std::string capture;  // the pcap written, empty when none
+  std::uint64_t capture_frames = 0;
   std::vector<PhaseResult> phases;
   std::vector<SkippedPart> skipped;
   std::vector<std::string> failures;  // failures outside a phase (set-up, connection)

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "capture/capture_port.hpp"
+#include "capture/stream_capture.hpp"
 #include "cm/connection_manager.hpp"
 #include "dpdk/dpdk_port.hpp"
 #include "factory/device_set.hpp"
@@ -128,13 +129,11 @@ class RoceRig final : public Rig {
   explicit RoceRig(Clock& clock) : clock_(clock) {}
   ~RoceRig() override {
     // Connection managers go before the devices, devices before the decorators and ports
-    // (member order); the capture is closed with its port.
+    // (member order); the capture's writer goes back to the caller.
     conns_.clear();
     for (auto& c : cm_) c.reset();
     for (auto& d : dev_) d.reset();
-    if (capture_) {
-      if (auto w = capture_->stop()) (void)w->close();
-    }
+    if (capture_ && writer_slot_ != nullptr) *writer_slot_ = capture_->stop();
   }
 
   Result<void> build(const RoceRigOptions& o, RoceRigInfo& info) {
@@ -168,11 +167,11 @@ class RoceRig final : public Rig {
                              : "loopback (in memory; DPDK unavailable)";
     }
     Port* top[2] = {raw[0], raw[1]};
-    if (!o.capture.empty()) {
-      auto writer = capture::PcapWriter::create(o.capture);
-      if (!writer) return std::unexpected(writer.error());
+    if (o.capture != nullptr && o.capture->has_value()) {
       capture_ = std::make_unique<capture::CapturePort>(*raw[0]);
-      if (auto r = capture_->start(std::move(*writer), o.capture); !r) return r;
+      if (auto r = capture_->start(std::move(**o.capture), "demo capture"); !r) return r;
+      o.capture->reset();
+      writer_slot_ = o.capture;
       top[0] = capture_.get();
     }
     if (o.loss > 0) {
@@ -276,6 +275,7 @@ class RoceRig final : public Rig {
   std::unique_ptr<transport::LoopbackWire> wire_;
   transport::DpdkRingPair ring_;
   std::unique_ptr<capture::CapturePort> capture_;
+  std::optional<capture::PcapWriter>* writer_slot_ = nullptr;
   std::unique_ptr<transport::FaultPort> fault_[2];
   transport::DeviceSpec spec_[2];
   std::unique_ptr<roce::Device> dev_[2];
@@ -288,7 +288,11 @@ class RoceRig final : public Rig {
 // ---------------------------------------------------------------------------------------------
 class IwarpRig final : public Rig {
  public:
-  explicit IwarpRig(Clock& clock) : clock_(clock) {}
+  IwarpRig(Clock& clock, capture::PcapWriter* capture)
+      : clock_(clock), set_(options(capture != nullptr)), capture_(capture) {}
+  ~IwarpRig() override {
+    if (auto* c = set_.stream_capture("ia")) c->set_writer(nullptr);
+  }
 
   Result<void> build() {
     std::vector<transport::DeviceSpec> specs;
@@ -300,6 +304,8 @@ class IwarpRig final : public Rig {
     if (auto r = set_.build(specs, clock_); !r) return r;
     dev_[0] = set_.iwarp_device("ia");
     dev_[1] = set_.iwarp_device("ib");
+    // The capture is device ia's view (both directions of its streams), as on RoCEv2.
+    if (auto* c = set_.stream_capture("ia")) c->set_writer(capture_);
     for (int s = 0; s < 2; ++s) {
       auto pd = dev_[s]->memory().alloc_pd();
       if (!pd) return std::unexpected(pd.error());
@@ -377,8 +383,15 @@ class IwarpRig final : public Rig {
 
   void on_listen(const cm::CmEvent& e) { answer_request(*dev_[1], accepting_, e); }
 
+  static transport::DeviceSetOptions options(bool capture) {
+    transport::DeviceSetOptions o;
+    o.iwarp_capture_point = capture;
+    return o;
+  }
+
   Clock& clock_;
   transport::DeviceSet set_;
+  capture::PcapWriter* capture_;
   iwarp::Device* dev_[2] = {nullptr, nullptr};
   verbs::PdHandle pd_[2] = {0, 0};
   std::uint16_t port_ = 0;
@@ -395,8 +408,8 @@ Result<std::unique_ptr<Rig>> make_roce_rig(const RoceRigOptions& opts, Clock& cl
   return rig;
 }
 
-Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock) {
-  auto rig = std::make_unique<IwarpRig>(clock);
+Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock, capture::PcapWriter* capture) {
+  auto rig = std::make_unique<IwarpRig>(clock, capture);
   if (auto r = rig->build(); !r) return std::unexpected(r.error());
   return rig;
 }

@@ -3,17 +3,20 @@
 //   - RoCEv2: devices a and b from the spec grammar, on a DPDK net_ring pair (no hugepages, no
 //     NIC) or, when DPDK cannot start, on the in-memory loopback wire; optionally a FaultPort on
 //     both ends (--loss) and a CapturePort under a's (--capture). Connections by the RoCEv2 CM.
-//   - iWARP: two proto=iwarp devices on the kernel's loopback TCP (io_uring), connected by MPA.
+//   - iWARP: two proto=iwarp devices on the kernel's loopback TCP (io_uring), connected by MPA;
+//     with --capture, ia's TCP streams recorded with synthesized headers (StreamCapture).
 // The ports are assembled here rather than by DeviceSet because the decorators go between the
 // device and its port.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
+#include "capture/pcap_file.hpp"
 #include "demo_workload.hpp"
 #include "wire/ip.hpp"
 
@@ -22,7 +25,9 @@ namespace softrnic::cli {
 struct RoceRigOptions {
   double loss = 0;  // probability per frame on each end, 0..1
   std::uint64_t seed = 1;
-  std::string capture;    // pcap path; empty: none
+  // The capture file, borrowed while the rig lives (given back when it is destroyed); none when
+  // nullptr or empty.
+  std::optional<capture::PcapWriter>* capture = nullptr;
   bool loopback = false;  // the in-memory loopback wire even when DPDK could start
 };
 
@@ -44,6 +49,8 @@ struct RoceRigInfo {
 
 [[nodiscard]] Result<std::unique_ptr<Rig>> make_roce_rig(const RoceRigOptions& opts, Clock& clock,
                                                          RoceRigInfo& info);
-[[nodiscard]] Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock);
+// capture: where ia's streams are recorded while the rig lives (nullptr: nowhere).
+[[nodiscard]] Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock,
+                                                          capture::PcapWriter* capture = nullptr);
 
 }  // namespace softrnic::cli

@@ -285,11 +285,48 @@ TEST(SoftrnicCliDemo, CaptureOfTheRoceWireDecodesCleanly) {
   const auto r = softrnic(
       "demo --no-iwarp --size 1 --pingpongs 20 --capture " + test::shell_quote(pcap), dir, &err);
   ASSERT_EQ(r.exit_status, 0) << r.output << err;
-  EXPECT_NE(r.output.find("capture of the RoCEv2 wire: " + pcap), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("capture: " + pcap + ", "), std::string::npos) << r.output;
   const auto d = softrnic("decode --json " + test::shell_quote(pcap), dir, &err);
   EXPECT_EQ(d.exit_status, 0) << err;
   // The CM handshake, the ping-pong, 2 x 1 MiB of data and their ACKs: both families.
   EXPECT_GT(json_lines(d.output).size(), 2u * (2 * 20 + 2 * 256)) << err;
+}
+
+TEST(SoftrnicCliDemo, CaptureOfIwarpHasSynthesizedTcpThatTsharkDissectsAndMarks) {
+  ASSERT_TRUE(test::tool_installed("tshark")) << "tshark is not installed (Debian package tshark)";
+  test::TempDir dir;
+  const std::string pcap = dir.file("iwarp.pcapng");
+  std::string err;
+  const auto r = softrnic("demo --no-roce --no-ndk --size 1 --pingpongs 20 --capture " + test::shell_quote(pcap),
+                          dir, &err);
+  ASSERT_EQ(r.exit_status, 0) << r.output << err;
+  if (r.output.find("SKIPPED") != std::string::npos) GTEST_SKIP() << "iWARP did not run: " << r.output;
+  const auto d = softrnic("decode --json " + test::shell_quote(pcap), dir, &err);
+  ASSERT_EQ(d.exit_status, 0) << err;
+  std::size_t mpa = 0, fpdus = 0;
+  for (const auto& j : json_lines(d.output)) {
+    if (j.value("proto", "") != "iWARP") continue;
+    const std::string op = j.value("opcode", "");
+    if (op == "MPA_REQUEST" || op == "MPA_REPLY") ++mpa;
+    if (j.contains("crc")) {
+      ++fpdus;
+      EXPECT_EQ(j.at("crc"), "ok") << j.dump();
+    }
+  }
+  EXPECT_EQ(mpa, 4u) << "a Request and a Reply per connection, IPv4 and IPv6";
+  // 20 ping-pongs and 2 x 1 MiB each way in FPDUs of at most the MSS, on both families.
+  EXPECT_GT(fpdus, 2u * (2 * 20 + 2 * 16)) << d.output.substr(0, 2000);
+  // tshark finds MPA/DDP/RDMAP in the made-up TCP, and every TCP frame says it is made up.
+  const auto count = [&](const std::string& filter) {
+    const auto t = test::run_command(test::tshark_command(pcap) + " -Y " + test::shell_quote(filter) +
+                                     " -T fields -e frame.number 2>/dev/null | wc -l");
+    return std::stoul(t.output);
+  };
+  const auto tcp = count("tcp");
+  EXPECT_GT(count("iwarp_ddp_rdmap"), 2u * (2 * 20)) << "tshark dissects the FPDUs";
+  EXPECT_GT(tcp, 0u);
+  EXPECT_EQ(count("tcp && frame.comment contains \"synthesized\""), tcp);
+  EXPECT_EQ(count("_ws.malformed || _ws.expert.severity >= error"), 0u);
 }
 
 TEST(SoftrnicCliDemo, TheLoopbackWireRunsWithoutDpdkAndVerifies) {

@@ -7,18 +7,6 @@
 
 namespace softrnic::capture {
 
-namespace {
-
-// Wall-clock time for the records, read once per burst: captures are compared with other tools'.
-Timestamp wall_now() {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
-}
-
-}  // namespace
-
 Result<void> CapturePort::start(PcapWriter writer, std::string file) {
   if (writer_) return make_error(Errc::busy, "a capture to " + file_ + " is already running");
   slot_size_ = inner_.max_frame();

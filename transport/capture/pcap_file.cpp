@@ -5,11 +5,19 @@
 #include <cerrno>
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <utility>
 #include <vector>
 
 namespace softrnic::capture {
+
+Timestamp wall_now() {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
+}
 
 namespace {
 

@@ -22,6 +22,9 @@ struct Timestamp {
   std::uint32_t nanoseconds = 0;
 };
 
+// Wall-clock time, as captures record it (they are compared with other tools').
+Timestamp wall_now();
+
 struct CapturedFrame {
   std::uint64_t number = 0;  // 1-based, in file order (what Wireshark calls frame.number)
   Timestamp timestamp;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "capture/capture_port.hpp"
+#include "capture/stream_capture.hpp"
 #include "fault/link_faults.hpp"
 #include "control/control_paths.hpp"
 #include "control/control_server.hpp"
@@ -25,6 +26,7 @@ struct DeviceSet::Entry {
   std::unique_ptr<roce::Device> device;
   // proto=iwarp: the kernel's TCP through io_uring, and the iWARP engine on it.
   std::unique_ptr<UringTcpTransport> tcp;
+  std::unique_ptr<capture::StreamCapture> stream_capture;  // iwarp_capture_point: above tcp
   std::unique_ptr<iwarp::Device> iwarp;
 };
 
@@ -132,7 +134,12 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
       e->tcp = std::move(*t);
       iwarp::IwarpConfig ic;
       if (s.mpa_crc) ic.request_crc = *s.mpa_crc;
-      e->iwarp = std::make_unique<iwarp::Device>(*e->tcp, clock, ic);
+      StreamTransport* st = e->tcp.get();
+      if (options_.iwarp_capture_point) {
+        e->stream_capture = std::make_unique<capture::StreamCapture>(*e->tcp);
+        st = e->stream_capture.get();
+      }
+      e->iwarp = std::make_unique<iwarp::Device>(*st, clock, ic);
       entries_.push_back(std::move(e));
       continue;
     }
@@ -215,6 +222,12 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
     }
   }
   return {};
+}
+
+capture::StreamCapture* DeviceSet::stream_capture(std::string_view name) {
+  for (auto& e : entries_)
+    if (e->name == name) return e->stream_capture.get();
+  return nullptr;
 }
 
 iwarp::Device* DeviceSet::iwarp_device(std::string_view name) {

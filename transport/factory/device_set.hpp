@@ -21,6 +21,10 @@
 #include "iwarp/device.hpp"
 #include "roce/device.hpp"
 
+namespace softrnic::capture {
+class StreamCapture;
+}
+
 namespace softrnic::control {
 class ControlServer;
 }
@@ -37,6 +41,9 @@ struct DeviceSetOptions {
   // spec, so that scripted faults can be armed later (faults(name)); idle it costs one branch
   // per burst.
   bool fault_stage = false;
+  // A StreamCapture (capture/stream_capture.hpp) between every iWARP device and its TCP, idle
+  // until stream_capture(name)->set_writer() gives it a file.
+  bool iwarp_capture_point = false;
 };
 
 class DeviceSet {
@@ -53,6 +60,8 @@ class DeviceSet {
 
   roce::Device* device(std::string_view name);  // proto=roce devices
   iwarp::Device* iwarp_device(std::string_view name);  // proto=iwarp devices
+  // The capture point of an iWARP device (options.iwarp_capture_point), else nullptr.
+  capture::StreamCapture* stream_capture(std::string_view name);
   // The port the device was built on (below the capture decorator, when there is one).
   Port* port(std::string_view name);
   // The device's fault stage: there when its spec has faults= or fault_stage is on.
