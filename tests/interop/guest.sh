@@ -161,3 +161,78 @@ guest_rdma_up() {
     rdma link add siw0 type siw netdev eth1
     rdma link show"
 }
+
+# Captures of a case on a guest tap (the lab's bridge port), checked afterwards.
+#   lab_capture_start IFACE FILE; ...; lab_capture_stop; lab_capture_verify LABEL FILE DECODER
+# lab_capture_verify: pcap_verify.sh (tshark: no malformed frame, every ICRC / MPA CRC good) and,
+# for RoCEv2, `softrnic decode` (DECODER) giving the same verdict as roce_icrc.py for every frame.
+# Prints one line and returns 0, or the reasons and 1 (the capture kept in ${TMPDIR:-/tmp}).
+lab_shared=${lab_shared:-}
+lab_capture_start() {
+  ip netns exec "$lab_ns" tshark -q -i "$1" -w "$2" >"$2.log" 2>&1 &
+  lab_cap_pid=$!; pids+=("$lab_cap_pid")
+  for _ in $(seq 50); do grep -q "Capturing on" "$2.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 0.5
+}
+lab_capture_stop() { sleep 0.5; kill "$lab_cap_pid" 2>/dev/null; wait "$lab_cap_pid" 2>/dev/null; }
+lab_capture_verify() {
+  local label=$1 cap=$2 decoder=$3 frames ok=0
+  if ! sh "$lab_shared/tools/pcap_verify.sh" "$cap" >"$cap.verify" 2>&1; then
+    echo "FAIL: $label: the capture does not pass pcap_verify.sh:"; grep -v '^[0-9]*;' "$cap.verify" | head -20
+    ok=1
+  fi
+  frames="$(grep -c ';' "$cap.verify") RoCE/iWARP frames"
+  if [ -n "$decoder" ]; then
+    # Exit status ignored: the two verdict lists are compared, frame by frame.
+    python3 "$lab_shared/tools/roce_icrc.py" check "$cap" 2>/dev/null |
+      awk -F'\t' 'NF >= 6 { print $1, ($NF == "ok" ? "ok" : "bad") }' | sort >"$cap.icrc.v"
+    if [ -s "$cap.icrc.v" ]; then
+      "$decoder" decode "$cap" 2>/dev/null |
+        awk '$2 ~ /^RoCEv2/ { v = $NF; sub(/^icrc=/, "", v); print $1, (v == "ok" ? "ok" : "bad") }' |
+        sort >"$cap.decode.v"
+      if ! cmp -s "$cap.icrc.v" "$cap.decode.v"; then
+        echo "FAIL: $label: softrnic decode and roce_icrc.py disagree on an ICRC (roce_icrc.py <, decode >):"
+        diff "$cap.icrc.v" "$cap.decode.v" | head -10; ok=1
+      else
+        frames="$frames; softrnic decode agrees with roce_icrc.py on all $(wc -l <"$cap.icrc.v") ICRCs"
+      fi
+    fi
+  fi
+  if [ $ok -eq 0 ]; then
+    echo "$label: capture verified ($frames)"
+  else
+    cp "$cap" "${TMPDIR:-/tmp}/softrnic-interop-$label-failed.pcap" 2>/dev/null
+  fi
+  return $ok
+}
+
+# lab_up: the whole rig for a test, or a reason. Builds (or finds cached) the guest image within
+# SOFTRNIC_INTEROP_BUILD_BUDGET s (default 600), makes the lab network, boots the guest within
+# SOFTRNIC_INTEROP_BOOT_BUDGET s (default 180) and sets up rxe0/siw0. Returns 0; 77 after a
+# "SKIPPED: reason" line (no root, no qemu, no image within the budget, a boot over budget); 1
+# after a "FAIL" line with the guest's console (a guest that dies or cannot set up RDMA).
+lab_up() {
+  local build_budget=${SOFTRNIC_INTEROP_BUILD_BUDGET:-600} boot_budget=${SOFTRNIC_INTEROP_BOOT_BUDGET:-180} t0
+  [ "$(id -u)" -eq 0 ] || { echo "SKIPPED: needs root (guest image build, namespaces, taps)"; return 77; }
+  command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; return 1; }
+  t0=$(date +%s)
+  if ! lab_img=$(timeout -k 10 "$build_budget" "$lab_dir/guest_image.sh" 2>"$lab_tmp/image.log"); then
+    tail -5 "$lab_tmp/image.log"
+    if [ "$(($(date +%s) - t0))" -ge "$build_budget" ]; then
+      echo "SKIPPED: the guest image was not built within $build_budget s (SOFTRNIC_INTEROP_BUILD_BUDGET)"
+    else
+      echo "SKIPPED: the guest image cannot be built here (see above)"
+    fi
+    return 77
+  fi
+  echo "guest image: $lab_img ($(grep -E '^(kernel|build_seconds|rootfs_bytes)' "$lab_img/info" | tr '\n' ' '))"
+  command -v qemu-system-x86_64 >/dev/null || { echo "SKIPPED: qemu-system-x86_64 is not installed"; return 77; }
+  lab_net || return $?
+  if ! guest_boot "$lab_img" "$boot_budget"; then
+    kill -0 "$qemu_pid" 2>/dev/null &&
+      { echo "SKIPPED: the guest did not boot within $boot_budget s (SOFTRNIC_INTEROP_BOOT_BUDGET)"; return 77; }
+    return 1
+  fi
+  echo "guest booted in $guest_boot_seconds s (TCG, 1 vCPU)"
+  guest_rdma_up || { echo "FAIL: rxe0/siw0 could not be set up in the guest"; guest_log_tail; return 1; }
+}

@@ -84,6 +84,15 @@ tar -xJf /usr/src/linux-source-6.1.tar.xz -C /root/siw --strip-components=5 \
 make -s -C "/lib/modules/$kver/build" M=/root/siw CONFIG_RDMA_SIW=m -j2 modules
 strip --strip-debug /root/siw/siw.ko
 install -D -m 0644 /root/siw/siw.ko "/lib/modules/$kver/updates/siw.ko"
+# A second siw that insists on MPA CRC (siw's mpa_crc_required is a constant, not a module
+# parameter), outside /lib/modules: the interop matrix loads it with insmod in place of siw.
+cp -a /root/siw /root/siw-crc
+make -s -C "/lib/modules/$kver/build" M=/root/siw-crc clean
+sed -i 's/^const bool mpa_crc_required;/const bool mpa_crc_required = true;/' /root/siw-crc/siw_main.c
+grep -q '^const bool mpa_crc_required = true;' /root/siw-crc/siw_main.c || { echo "siw_main.c: mpa_crc_required not found"; exit 1; }
+make -s -C "/lib/modules/$kver/build" M=/root/siw-crc CONFIG_RDMA_SIW=m -j2 modules
+strip --strip-debug /root/siw-crc/siw.ko
+install -D -m 0644 /root/siw-crc/siw.ko /lib/siw-crc/siw.ko
 depmod "$kver"
 modinfo -F vermagic "/lib/modules/$kver/updates/siw.ko"
 # Keep only the modules the guest loads, with their dependencies (crc32c by crypto name for siw).

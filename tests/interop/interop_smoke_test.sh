@@ -19,62 +19,26 @@
 set -u
 peer=${1:?rping_peer binary}; shared=${2:?shared dir}
 here=$(cd "$(dirname "$0")" && pwd)
-build_budget=${SOFTRNIC_INTEROP_BUILD_BUDGET:-600}
-boot_budget=${SOFTRNIC_INTEROP_BOOT_BUDGET:-180}
 [ "$(id -u)" -eq 0 ] || { echo "SKIPPED: needs root (guest image build, namespaces, taps)"; exit 77; }
-command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; exit 1; }
 . "$here/guest.sh"
-
-t0=$(date +%s)
-if ! img=$(timeout -k 10 "$build_budget" "$here/guest_image.sh" 2>"$lab_tmp/image.log"); then
-  tail -5 "$lab_tmp/image.log"
-  if [ "$(($(date +%s) - t0))" -ge "$build_budget" ]; then
-    echo "SKIPPED: the guest image was not built within $build_budget s (SOFTRNIC_INTEROP_BUILD_BUDGET)"
-  else
-    echo "SKIPPED: the guest image cannot be built here (see above)"
-  fi
-  exit 77
-fi
-echo "guest image: $img ($(grep -E '^(kernel|build_seconds|rootfs_bytes)' "$img/info" | tr '\n' ' '))"
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIPPED: qemu-system-x86_64 is not installed"; exit 77; }
-lab_net || exit $?
-if ! guest_boot "$img" "$boot_budget"; then
-  kill -0 "$qemu_pid" 2>/dev/null && { echo "SKIPPED: the guest did not boot within $boot_budget s (SOFTRNIC_INTEROP_BOOT_BUDGET)"; exit 77; }
-  exit 1
-fi
-echo "guest booted in $guest_boot_seconds s (TCG, 1 vCPU)"
-guest_rdma_up || { echo "FAIL: rxe0/siw0 could not be set up in the guest"; guest_log_tail; exit 1; }
+lab_shared=$shared
+lab_up || exit $?
+img=$lab_img
 
 rc=0
 port=$(( 20000 + $$ % 20000 ))
 count=5
-start_capture() {  # start_capture IFACE FILE
-  ip netns exec "$lab_ns" tshark -q -i "$1" -w "$2" >"$2.log" 2>&1 &
-  cap_pid=$!; pids+=("$cap_pid")
-  for _ in $(seq 50); do grep -q "Capturing on" "$2.log" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.5
-}
-stop_capture() { sleep 0.5; kill "$cap_pid" 2>/dev/null; wait "$cap_pid" 2>/dev/null; }
-verify_capture() {  # verify_capture LABEL FILE
-  if sh "$shared/tools/pcap_verify.sh" "$2" >"$2.verify" 2>&1; then
-    echo "$1: capture verified by pcap_verify.sh ($(grep -c ';' "$2.verify") RoCE/iWARP frames)"
-  else
-    echo "FAIL: $1: the capture does not verify:"; grep -v '^[0-9]*;' "$2.verify" | head -20
-    cp "$2" "${TMPDIR:-/tmp}/softrnic-interop-$1-failed.pcap" 2>/dev/null; rc=1
-  fi
-}
-
 # softrnic connects to the guest's rping server.
 client_case() {  # client_case LABEL TAP SPEC GUEST_ADDR
   local label=$1 tap=$2 spec=$3 gaddr=$4 cap="$lab_tmp/$1.pcap" prc grc
   port=$((port + 1))
-  start_capture "$tap" "$cap"
+  lab_capture_start "$tap" "$cap"
   guest_spawn rps "rping -s -v -a $gaddr -p $port -C $count" >/dev/null
   sleep 2  # rping binds and listens (a slow TCG guest)
   timeout -k 5 60 ip netns exec "$lab_ns" "$peer" "$spec" client "$gaddr" "$port" "$count" 64 >"$lab_tmp/$label.peer" 2>&1
   prc=$?
   guest_wait rps 20 >"$lab_tmp/$label.guest"; grc=$?
-  stop_capture
+  lab_capture_stop
   sed "s/^/  peer: /" "$lab_tmp/$label.peer"; sed "s/^/  guest: /" "$lab_tmp/$label.guest"
   local seen
   seen=$(grep -c '^server ping data: rdma-ping-' "$lab_tmp/$label.guest")
@@ -85,27 +49,27 @@ client_case() {  # client_case LABEL TAP SPEC GUEST_ADDR
     rc=1; return
   fi
   echo "$label: softrnic client -> guest rping server: $count pings verified"
-  verify_capture "$label" "$cap"
+  lab_capture_verify "$label" "$cap" "" || rc=1
 }
 
 # The guest's rping client connects to softrnic.
 server_case() {  # server_case LABEL TAP SPEC LISTEN_ADDR
   local label=$1 tap=$2 spec=$3 saddr=$4 cap="$lab_tmp/$1.pcap" prc grc
   port=$((port + 1))
-  start_capture "$tap" "$cap"
+  lab_capture_start "$tap" "$cap"
   timeout -k 5 90 ip netns exec "$lab_ns" "$peer" "$spec" server "$port" "$count" >"$lab_tmp/$label.peer" 2>&1 &
   local spid=$!; pids+=("$spid")
   sleep 1
   guest_run -t 60 "rping -c -V -v -a $saddr -p $port -C $count" >"$lab_tmp/$label.guest" 2>&1
   grc=$?
   wait "$spid"; prc=$?
-  stop_capture
+  lab_capture_stop
   sed "s/^/  peer: /" "$lab_tmp/$label.peer"; sed "s/^/  guest: /" "$lab_tmp/$label.guest"
   if [ $grc -ne 0 ] || [ $prc -ne 0 ]; then
     echo "FAIL: $label: guest rping client exit $grc, softrnic server exit $prc"; rc=1; return
   fi
   echo "$label: guest rping client -> softrnic server: $count pings verified"
-  verify_capture "$label" "$cap"
+  lab_capture_verify "$label" "$cap" "" || rc=1
 }
 
 roce4="name=r4,proto=roce,port=af_packet:iface=rv1,ip4=$host_v4_dpdk/24"
@@ -115,14 +79,7 @@ client_case roce_v4_softrnic_client tap0 "$roce4" "$guest_v4_rxe"
 server_case roce_v4_softrnic_server tap0 "$roce4" "$host_v4_dpdk"
 client_case roce_v6_softrnic_client tap0 "$roce6" "$guest_v6_rxe"
 server_case roce_v6_softrnic_server tap0 "$roce6" "$host_v6_dpdk"
-# Known defect, open in the interop issue: with softrnic as the iWARP client, siw's RDMA Read of
-# softrnic's buffer sometimes ends in an error (about half the runs here), so this case runs only
-# with SOFTRNIC_INTEROP_FULL=1 until it is fixed; the other direction is in every run.
-if [ "${SOFTRNIC_INTEROP_FULL:-0}" = 1 ]; then
-  client_case iwarp_v4_softrnic_client tap1 "$iw4" "$guest_v4_siw"
-else
-  echo "not run by default: iwarp_v4_softrnic_client (known intermittent failure; SOFTRNIC_INTEROP_FULL=1 runs it)"
-fi
+client_case iwarp_v4_softrnic_client tap1 "$iw4" "$guest_v4_siw"
 server_case iwarp_v4_softrnic_server tap1 "$iw4" "$host_v4_kern_iw"
 echo "timings: image $(awk '$1 == "build_seconds" { print $2 }' "$img/info") s to build (cached after), boot $guest_boot_seconds s"
 [ $rc -eq 0 ] && echo "interop smoke: all cases passed"
