@@ -10,7 +10,7 @@ PACKAGES=(
   libdpdk-dev liburing-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
   libisal-dev libpcap-dev nlohmann-json3-dev libtomlplusplus-dev libbenchmark-dev
   tshark clang-16 libclang-rt-16-dev
-  iproute2 ethtool
+  iproute2 ethtool nftables
 )
 
 missing=()

@@ -59,13 +59,12 @@ if [ "$mode" = loopback ]; then
 fi
 netns_pair || exit $?
 if [ "$mode" = netem ]; then
+  . "$(dirname "$0")/../common/wire_loss.sh"
   for i in 1 2; do
     ns=ns$i; ns=${!ns}; v=v$i; v=${!v}
-    if ! err=$(ip netns exec "$ns" tc qdisc add dev "$v" root netem loss 2% delay 1ms 1ms reorder 10% 2>&1); then
-      echo "SKIPPED: tc netem is not available here ($err)"; exit 77
-    fi
+    wire_loss "$ns" "$v" 2 delay 1ms 1ms reorder 10% || exit $?
   done
-  echo "netem: 2% loss, 10% reordering on both veth ends"
+  echo "loss on both veth ends: $wire_loss_how"
 fi
 run "${mode}_v4" "$ns1" "$v1" "$ns1" "$ns2" 198.18.0.1 198.18.0.2 24 on
 run "${mode}_v6" "$ns1" "$v1" "$ns1" "$ns2" fd00:5052::1 fd00:5052::2 64 off

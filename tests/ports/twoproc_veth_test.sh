@@ -9,7 +9,8 @@
 #
 # KIND uring: the io_uring UDP port. The kernel owns the addresses (198.18.0.1/.2, fd00:5052::1/::2
 #   on the veth ends), the bootstrap runs over the same veth, the capture is taken on one end.
-#   With LOSS (percent), both veth ends drop that share of frames (tc netem) and the transfers
+#   With LOSS (percent), both veth ends drop that share of frames (tc netem, or nftables where
+#   the kernel has no sch_netem: tests/common/wire_loss.sh) and the transfers
 #   must still complete intact.
 # KIND af_packet | af_xdp: DPDK ports on the veth ends. The kernel side of those ends has no
 #   address at all (IPv6 off, so not even a link-local one) and checksum offloads off: the
@@ -90,13 +91,12 @@ fi
 
 if [ "$loss" != 0 ]; then
   [ "$kind" = uring ] || { echo "FAIL: LOSS applies to KIND uring"; exit 1; }
+  . "$(dirname "$0")/../common/wire_loss.sh"
   for n in 1 2; do
     ns=ns$n; ns=${!ns}; v=v$n; v=${!v}
-    if ! err=$(ip netns exec "$ns" tc qdisc add dev "$v" root netem loss "$loss%" 2>&1); then
-      echo "SKIPPED: tc netem is not available here ($err)"; exit 77
-    fi
+    wire_loss "$ns" "$v" "$loss" || exit $?
   done
-  echo "netem: $loss% loss on both veth ends"
+  echo "loss on both veth ends: $wire_loss_how"
 fi
 
 # A capture running: waits until dumpcap has opened the file, so no frame is missed.
