@@ -9,7 +9,7 @@
 #       also on a DPDK af_packet port
 #   rping  <->  softrnic rping     RoCEv2 v4, v6 (DPDK af_packet), iWARP v4, v6 (kernel TCP),
 #       iWARP with softrnic not asking for CRC, and against a siw built to insist on CRC
-#   under loss (2% on the guest's egress with netem, 2% on softrnic's with its faults= spec):
+#   under loss (2% each way on the taps: netem in the guest, netem or nftables on the host):
 #       rc_pingpong -c and rping -V on RoCEv2, rping -V on iWARP
 # The softrnic RoCEv2 devices are io_uring UDP ports on the kernel-addressed veth (kv1), except
 # the af_packet cases (rv1, no kernel address). Every case's capture on the guest's tap must pass
@@ -186,24 +186,32 @@ if [[ rping_iwarp_v4_siwcrc =~ $only ]]; then
 fi
 
 # --- under loss -------------------------------------------------------------------------------
-lossy="faults=loss=0.02:seed=7"
+# 2% each way on the taps: netem on the guest's egress, and on the host side the lab's taps drop
+# 2% of what they send toward the guest (tc netem, or nftables where the host kernel has no
+# sch_netem: tests/common/wire_loss.sh), before the capture on the tap sees it.
 if [[ "rc_pingpong_v4_loss rping_roce_v4_loss rping_iwarp_v4_loss" =~ $only ]]; then
-  if guest_run -t 30 "tc qdisc add dev eth0 root netem loss 2% && tc qdisc add dev eth1 root netem loss 2%" >/dev/null; then
+  . "$here/../common/wire_loss.sh"
+  if guest_run -t 30 "tc qdisc add dev eth0 root netem loss 2% && tc qdisc add dev eth1 root netem loss 2%" >/dev/null &&
+      wire_loss "$lab_ns" tap0 2 && wire_loss "$lab_ns" tap1 2; then
+    echo "loss: guest netem 2% on eth0/eth1 egress; host taps: $wire_loss_how"
     port=$((port + 1))
     run_case "rc_pingpong_v4_loss_softrnic_client" "ibv_rc_pingpong -c" "softrnic client" "RoCEv2 v4, 2% loss each way" tap0 \
       "ibv_rc_pingpong -d rxe0 -g 1 -p $port -s 4096 -n 200 -c" \
-      "rc_pingpong --dev name=l4,proto=roce,port=uring,ip4=$host_v4_kern/24,$lossy -d l4 -g 0 -p $port -s 4096 -n 200 -c $guest_v4_rxe"
+      "rc_pingpong -g 0 -p $port -s 4096 -n 200 -c $guest_v4_rxe"
     port=$((port + 1))
     run_case "rc_pingpong_v4_loss_softrnic_server" "ibv_rc_pingpong -c" "softrnic server" "RoCEv2 v4, 2% loss each way" tap0 \
       "ibv_rc_pingpong -d rxe0 -g 1 -p $port -s 4096 -n 200 -c $host_v4_kern" \
-      "rc_pingpong --dev name=l4,proto=roce,port=uring,ip4=$host_v4_kern/24,$lossy -d l4 -g 0 -p $port -s 4096 -n 200 -c"
+      "rc_pingpong -g 0 -p $port -s 4096 -n 200 -c"
     rping_pair roce_v4_loss "RoCEv2 v4, DPDK af_packet, 2% loss each way" tap0 "$guest_v4_rxe" "$host_v4_dpdk" \
-      "$rping_roce4,$lossy" 50 4000
-    rping_pair iwarp_v4_loss "iWARP v4, 2% loss on the guest's egress" tap1 "$guest_v4_siw" "$host_v4_kern_iw" \
-      "$rping_iw4" 50 4000
+      "$rping_roce4" 50 4000
+    rping_pair iwarp_v4_loss "iWARP v4, 2% loss each way" tap1 "$guest_v4_siw" "$host_v4_kern_iw" "$rping_iw4" 50 4000
+    echo "loss: frames the guest dropped: $(guest_run -t 30 "tc -s qdisc show dev eth0; tc -s qdisc show dev eth1" |
+      awk '/dropped/ { sub(",", "", $7); n += $7 } END { print n + 0 }'), the host taps dropped: $(
+      ip netns exec "$lab_ns" nft list table netdev softrnic_loss 2>/dev/null |
+      awk '/counter/ { for (i = 1; i < NF; ++i) if ($i == "packets") n += $(i + 1) } END { print n + 0 }')"
     guest_run -t 30 "tc qdisc del dev eth0 root; tc qdisc del dev eth1 root" >/dev/null
   else
-    failed=$((failed + 1)); rows+=("| (loss cases) | both | all | FAIL (netem could not be set in the guest) |")
+    failed=$((failed + 1)); rows+=("| (loss cases) | both | all | FAIL (loss could not be set up on the taps) |")
   fi
 fi
 
