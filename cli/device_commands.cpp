@@ -89,7 +89,7 @@ void print_devinfo(const Json& i, bool verbose, std::ostream& out) {
   out << "\n";
 }
 
-// What devinfo can say of a device without a control socket (iWARP): its spec.
+// What devinfo can say of a device without a control socket: its spec.
 Json spec_info(const transport::DeviceSpec& s) {
   Json addrs = Json::array();
   for (const auto& a : s.ip4) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));

@@ -277,8 +277,11 @@ Result<void> Device::destroy_qp(Qp* qp) {
   return {};
 }
 
+void Device::submit(std::function<void(Device&)> op) { control_.submit(std::move(op)); }
+
 std::size_t Device::poll() {
   Impl& m = *impl_;
+  control_.run(*this);
   std::size_t work = transport_.poll();
   const std::uint64_t now = clock_.now_ns();
 

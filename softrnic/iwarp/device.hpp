@@ -15,6 +15,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/control_queue.hpp"
 #include "base/counters.hpp"
 #include "base/spsc_ring.hpp"
 #include "cm/connection_manager.hpp"
@@ -165,6 +167,10 @@ class Device {
 
   std::size_t poll();
 
+  // Runs op on the engine thread at the start of the next poll(): the control path's way in
+  // from another thread (as roce::Device::submit). One atomic load per poll while idle.
+  void submit(std::function<void(Device&)> op);
+
   const Counters<IwarpCounter>& counters() const { return counters_; }
   Qp* find_qp(std::uint32_t qpn);
 
@@ -195,6 +201,7 @@ class Device {
   StreamTransport& transport_;
   Clock& clock_;
   IwarpConfig config_;
+  ControlQueue<Device> control_;
   verbs::MemoryTable memory_;
   std::vector<std::unique_ptr<verbs::Cq>> cqs_;
   std::vector<std::unique_ptr<Qp>> qps_;  // index = qpn; 0 and 1 unused

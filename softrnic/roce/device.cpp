@@ -663,22 +663,10 @@ void Device::receive(Packet* pkt) {
   }
 }
 
-void Device::submit(std::function<void(Device&)> op) {
-  std::lock_guard lock(control_mu_);
-  control_.push_back(std::move(op));
-  control_pending_.store(true, std::memory_order_release);
-}
+void Device::submit(std::function<void(Device&)> op) { control_.submit(std::move(op)); }
 
 std::size_t Device::poll() {
-  if (control_pending_.load(std::memory_order_acquire)) {
-    {
-      std::lock_guard lock(control_mu_);
-      control_running_.swap(control_);
-      control_pending_.store(false, std::memory_order_relaxed);
-    }
-    for (auto& op : control_running_) op(*this);
-    control_running_.clear();
-  }
+  control_.run(*this);
   std::array<Packet*, kBurst> rx;
   const std::size_t n = port_.rx_burst(rx);
   for (std::size_t i = 0; i < n; ++i) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/control_queue.hpp"
 #include "base/counters.hpp"
 #include "base/result.hpp"
 #include "engine/gid_table.hpp"
@@ -183,10 +184,7 @@ class Device {
   Counters<wire::DropReason> drops_;
   std::array<Packet*, kBurst> tx_{};
   std::size_t tx_count_ = 0;
-  std::mutex control_mu_;
-  std::vector<std::function<void(Device&)>> control_;
-  std::vector<std::function<void(Device&)>> control_running_;
-  std::atomic<bool> control_pending_{false};
+  ControlQueue<Device> control_;
 };
 
 // The protocol machines (one file each).

@@ -67,4 +67,27 @@ rc=$?
 SERVE_PID=
 check "serve stops cleanly on Ctrl-C" test $rc = 0
 check "and removes its sockets" test ! -e "$DIR/cl0.sock"
+
+# An iWARP device's socket: a persistent rping server on loopback TCP, its traffic captured from
+# outside while a client pings it (the capture synthesizes the TCP frames).
+port=$((30000 + $$ % 20000))
+"$B" rping -s -P -a 127.0.0.1 -p $port --control-dir "$DIR" \
+  --dev name=iws,proto=iwarp,port=uring,ip4=127.0.0.1/8 >"$DIR/rs.out" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 50); do [ -S "$DIR/iws.sock" ] && break; sleep 0.1; done
+"$B" devinfo --control-dir "$DIR" iws >"$DIR/iw.txt" || fail "devinfo of an iWARP device: $(cat "$DIR/iw.txt")"
+check "devinfo of an iWARP device says iWARP and its address" \
+  grep -q $'address:\t\t127.0.0.1/8' "$DIR/iw.txt"
+"$B" capture -d iws -w "$DIR/iw.pcapng" --duration 2 --control-dir "$DIR" >"$DIR/iwcap.txt" 2>&1 &
+cap_pid=$!
+for _ in $(seq 50); do grep -q capturing "$DIR/iwcap.txt" && break; sleep 0.1; done
+"$B" rping -c -V -a 127.0.0.1 -p $port -C 10 --dev name=iwc,proto=iwarp,port=uring,ip4=127.0.0.2/8 \
+  --control-dir "$DIR" >"$DIR/rc.out" 2>&1 || fail "rping client: $(cat "$DIR/rc.out")"
+wait $cap_pid || fail "capture of the iWARP device: $(cat "$DIR/iwcap.txt")"
+check "the iWARP capture holds the MPA exchange and FPDUs with good CRCs" \
+  sh -c "'$B' decode '$DIR/iw.pcapng' | grep -q MPA_REQUEST && '$B' decode '$DIR/iw.pcapng' | grep -q 'RDMA_READ_RESPONSE .*crc=ok'"
+"$B" stats -d iws --control-dir "$DIR" --json >"$DIR/iwstats.json" || fail "stats of the iWARP device"
+check "its stats count the FPDUs and the captured frames" python3 -c "
+import json; d=json.loads(open('$DIR/iwstats.json').readline())
+assert d['device']['iwarp_fpdus_rx'] >= 20 and d['capture']['capture_frames'] > 0, d"
 echo "PASS"

@@ -29,14 +29,14 @@ struct EngineCall {
   Json result;
 };
 
-// Runs op on dev's engine thread (roce::Device::submit); nothing when it did not run in time.
-std::optional<Json> run_on_engine(roce::Device& dev, std::chrono::milliseconds timeout,
-                                  std::function<Json(roce::Device&)> op) {
+// Runs op on dev's engine thread (its submit()); nothing when it did not run in time.
+template <class D>
+std::optional<Json> run_on_engine(D& dev, std::chrono::milliseconds timeout, std::function<Json()> op) {
   auto call = std::make_shared<EngineCall>();
-  dev.submit([call, op = std::move(op)](roce::Device& d) {
+  dev.submit([call, op = std::move(op)](D&) {
     std::lock_guard lock(call->mu);
     if (call->abandoned) return;
-    call->result = op(d);
+    call->result = op();
     call->done = true;
     call->cv.notify_one();
   });
@@ -48,10 +48,18 @@ std::optional<Json> run_on_engine(roce::Device& dev, std::chrono::milliseconds t
   return std::move(call->result);
 }
 
+// The same on whichever engine the target has.
+std::optional<Json> run_on_engine(const DeviceControlTarget& t, std::function<Json()> op) {
+  if (t.iwarp != nullptr) return run_on_engine(*t.iwarp, t.timeout, std::move(op));
+  return run_on_engine(*t.device, t.timeout, std::move(op));
+}
+
 struct State {
   DeviceControlTarget target;
   std::string capture_file;  // the running capture, as far as the socket side knows (it alone
                              // starts and stops captures, so it knows exactly)
+  // iWARP: the running capture's writer, which the stream capture point borrows meanwhile.
+  std::shared_ptr<std::optional<capture::PcapWriter>> stream_writer;
 };
 
 Json not_polling(const State& s) {
@@ -136,6 +144,41 @@ Json info_of(const DeviceControlTarget& t, roce::Device& d) {
        {{"active", capturing}, {"file", capturing ? Json(t.capture->file()) : Json(nullptr)}}}};
 }
 
+// Engine thread. An iWARP device has no frames of its own: its addresses are its spec's.
+Json iwarp_info_of(const DeviceControlTarget& t, const std::string& capture_file) {
+  Json addrs = Json::array();
+  for (const auto& a : t.spec.ip4) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
+  for (const auto& a : t.spec.ip6) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
+  const bool capturing = !capture_file.empty();
+  return Json{{"ok", true},
+              {"name", t.spec.name},
+              {"spec", transport::format_device_spec(t.spec)},
+              {"proto", "iwarp"},
+              {"port", std::string(transport::to_string(t.spec.port))},
+              {"addresses", addrs},
+              {"limits", limits_json(t.iwarp->config().limits)},
+              {"capture", {{"active", capturing}, {"file", capturing ? Json(capture_file) : Json(nullptr)}}}};
+}
+
+// Engine thread.
+Json iwarp_counters_of(const DeviceControlTarget& t) {
+  Json port = nullptr;
+  if (t.port_counters) {
+    port = Json::object();
+    t.port_counters([&](std::string_view name, std::uint64_t v) { port[std::string(name)] = v; });
+  }
+  Json cap = nullptr;
+  if (t.stream_capture != nullptr)
+    cap = Json{{"capture_frames", t.stream_capture->stats().frames},
+               {"capture_write_errors", t.stream_capture->stats().write_errors}};
+  return Json{{"ok", true},
+              {"name", t.spec.name},
+              {"device", counters_json(t.iwarp->counters())},
+              {"drops", nullptr},
+              {"port", port},
+              {"capture", cap}};
+}
+
 // Engine thread.
 Json counters_of(const DeviceControlTarget& t, roce::Device& d) {
   Json port = nullptr;
@@ -172,7 +215,21 @@ Json capture_start(State& s, const Json& req) {
   auto held = std::make_shared<std::optional<capture::PcapWriter>>(std::move(*writer));
   auto* cap = t.capture;
   const char* format = (*held)->pcapng() ? "pcapng" : "pcap";
-  auto answer = run_on_engine(*t.device, t.timeout, [held, cap, file, format](roce::Device&) {
+  if (t.iwarp != nullptr) {
+    auto* sc = t.stream_capture;
+    auto answer = run_on_engine(t, [held, sc, file, format] {
+      sc->set_writer(&**held);
+      return Json{{"ok", true}, {"file", file}, {"format", format}};
+    });
+    if (!answer) {  // it may still run later: the writer stays alive with the request
+      std::remove(file.c_str());
+      return not_polling(s);
+    }
+    s.stream_writer = held;
+    s.capture_file = file;
+    return *answer;
+  }
+  auto answer = run_on_engine(t, [held, cap, file, format] {
     if (auto r = cap->start(std::move(**held), file); !r)
       return control_error("capture: " + r.error().message);
     return Json{{"ok", true}, {"file", file}, {"format", format}};
@@ -192,14 +249,24 @@ Json capture_stop(State& s, const Json& req) {
   if (s.capture_file.empty())
     return control_error("capture: none running on device " + t.spec.name);
   auto taken = std::make_shared<std::optional<capture::PcapWriter>>();
-  auto* cap = t.capture;
-  auto answer = run_on_engine(*t.device, t.timeout, [taken, cap](roce::Device&) {
-    *taken = cap->stop();
-    return Json{{"ok", true}};
-  });
+  std::optional<Json> answer;
+  if (t.iwarp != nullptr) {
+    auto* sc = t.stream_capture;
+    answer = run_on_engine(t, [sc] {
+      sc->set_writer(nullptr);
+      return Json{{"ok", true}};
+    });
+    if (answer) taken = std::exchange(s.stream_writer, {});
+  } else {
+    auto* cap = t.capture;
+    answer = run_on_engine(t, [taken, cap] {
+      *taken = cap->stop();
+      return Json{{"ok", true}};
+    });
+  }
   if (!answer) return not_polling(s);
   const std::string file = std::exchange(s.capture_file, {});
-  if (!*taken) return control_error("capture: none running on device " + t.spec.name);
+  if (!taken || !*taken) return control_error("capture: none running on device " + t.spec.name);
   // Closing (the final flush) happens here, off the engine thread.
   const auto frames = (*taken)->frames_written();
   if (auto r = (*taken)->close(); !r) return control_error("capture: " + r.error().message);
@@ -207,7 +274,7 @@ Json capture_stop(State& s, const Json& req) {
 }
 
 Json capture(State& s, const Json& req) {
-  if (s.target.capture == nullptr)
+  if (s.target.capture == nullptr && s.target.stream_capture == nullptr)
     return control_error("capture: device " + s.target.spec.name + " has no capture point");
   const auto a = req.find("action");
   if (a == req.end())
@@ -232,9 +299,14 @@ Json handle(State& s, const Json& req) {
   const DeviceControlTarget& t = s.target;
   if (cmd == "info" || cmd == "counters") {
     if (auto e = extra_field(req, {"cmd"}, cmd)) return *e;
-    auto answer = run_on_engine(*t.device, t.timeout, [&t, info = cmd == "info"](roce::Device& d) {
-      return info ? info_of(t, d) : counters_of(t, d);
-    });
+    const bool info = cmd == "info";
+    auto answer = t.iwarp != nullptr
+                      ? run_on_engine(t, [&t, info, file = s.capture_file] {
+                          return info ? iwarp_info_of(t, file) : iwarp_counters_of(t);
+                        })
+                      : run_on_engine(t, [&t, info] {
+                          return info ? info_of(t, *t.device) : counters_of(t, *t.device);
+                        });
     return answer ? *answer : not_polling(s);
   }
   if (cmd == "capture") return capture(s, req);

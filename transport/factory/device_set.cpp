@@ -135,7 +135,7 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
       iwarp::IwarpConfig ic;
       if (s.mpa_crc) ic.request_crc = *s.mpa_crc;
       StreamTransport* st = e->tcp.get();
-      if (options_.iwarp_capture_point) {
+      if (options_.iwarp_capture_point || options_.control_sockets) {
         e->stream_capture = std::make_unique<capture::StreamCapture>(*e->tcp);
         st = e->stream_capture.get();
       }
@@ -299,13 +299,20 @@ Result<void> DeviceSet::open_control_sockets(std::size_t first_entry) {
   const std::string dir = control::control_dir(options_.control_dir);
   for (std::size_t i = first_entry; i < entries_.size(); ++i) {
     Entry& e = *entries_[i];
-    if (!e.device) continue;  // iWARP devices have no control socket yet
     control::DeviceControlTarget t;
     t.spec = e.spec;
-    t.device = e.device.get();
-    t.port = e.port;
-    t.capture = e.capture.get();
-    t.port_counters = port_counters(e.spec.port, e.port);
+    if (e.iwarp) {
+      t.iwarp = e.iwarp.get();
+      t.stream_capture = e.stream_capture.get();
+      t.port_counters = [tcp = e.tcp.get()](const control::CounterSink& sink) {
+        tcp->counters().for_each([&](std::string_view n, std::uint64_t v) { sink(n, v); });
+      };
+    } else {
+      t.device = e.device.get();
+      t.port = e.port;
+      t.capture = e.capture.get();
+      t.port_counters = port_counters(e.spec.port, e.port);
+    }
     if (e.faults) {  // the fault stage's counters join the port's ("tx_fault_dropped", ...)
       t.port_counters = [below = std::move(t.port_counters), faults = e.faults.get()](const control::CounterSink& sink) {
         if (below) below(sink);

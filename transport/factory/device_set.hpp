@@ -42,7 +42,8 @@ struct DeviceSetOptions {
   // per burst.
   bool fault_stage = false;
   // A StreamCapture (capture/stream_capture.hpp) between every iWARP device and its TCP, idle
-  // until stream_capture(name)->set_writer() gives it a file.
+  // until stream_capture(name)->set_writer() gives it a file (always there with control
+  // sockets: the socket's capture command uses it).
   bool iwarp_capture_point = false;
 };
 
