@@ -10,6 +10,7 @@
 #include "command.hpp"
 #include "control/control_client.hpp"
 #include "control/control_paths.hpp"
+#include "control/device_control.hpp"
 #include "engine/engine_loop.hpp"
 #include "hosted_devices.hpp"
 #include "interrupt.hpp"
@@ -89,19 +90,6 @@ void print_devinfo(const Json& i, bool verbose, std::ostream& out) {
   out << "\n";
 }
 
-// What devinfo can say of a device without a control socket: its spec.
-Json spec_info(const transport::DeviceSpec& s) {
-  Json addrs = Json::array();
-  for (const auto& a : s.ip4) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
-  for (const auto& a : s.ip6) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
-  return Json{{"ok", true},
-              {"name", s.name},
-              {"proto", s.proto == transport::DeviceProto::roce ? "roce" : "iwarp"},
-              {"port", std::string(transport::to_string(s.port))},
-              {"spec", transport::format_device_spec(s)},
-              {"addresses", addrs}};
-}
-
 struct DevinfoCommand {
   DeviceOptions dev;
   std::vector<std::string> names;
@@ -129,7 +117,7 @@ int run_devinfo(const DevinfoCommand& c, std::ostream& out, std::ostream& err) {
       if (!c.names.empty() && std::find(c.names.begin(), c.names.end(), s.name) == c.names.end()) continue;
       const std::string sock = (*h)->set().control_socket(s.name);
       if (sock.empty()) {
-        infos.push_back(spec_info(s));
+        infos.push_back(control::spec_info(s));
         continue;
       }
       auto cl = control::ControlClient::connect_path(sock);

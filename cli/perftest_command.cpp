@@ -56,19 +56,14 @@ Result<wire::Ipv6Addr> gid_of(const std::string& host) {
   return g;
 }
 
-bool mapped(const wire::Ipv6Addr& g) {
-  static constexpr std::uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return std::memcmp(g.data(), kPrefix, 12) == 0;
-}
-
 std::string addr_text(const wire::Ipv6Addr& g) {
-  if (mapped(g)) return wire::to_string(wire::Ipv4Addr{g[12], g[13], g[14], g[15]});
+  if (wire::is_ipv4_mapped(g)) return wire::to_string(wire::Ipv4Addr{g[12], g[13], g[14], g[15]});
   return wire::to_string(g);
 }
 
 // The local address the kernel would use toward `peer` (a connected UDP socket sends nothing).
 Result<wire::Ipv6Addr> route_source(const wire::Ipv6Addr& peer) {
-  const bool v4 = mapped(peer);
+  const bool v4 = wire::is_ipv4_mapped(peer);
   const int fd = ::socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_error(Errc::io_error, "socket: " + std::string(std::strerror(errno)));
   sockaddr_storage ss{};
@@ -133,10 +128,10 @@ Result<std::pair<wire::Ipv6Addr, int>> local_address(const std::optional<wire::I
       if (g == *want) found = {g, prefix};
       continue;
     }
-    const bool loop = (mapped(g) && g[12] == 127) || g == wire::Ipv6Addr{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    const bool link_local = !mapped(g) && g[0] == 0xfe && (g[1] & 0xc0) == 0x80;
+    const bool loop = (wire::is_ipv4_mapped(g) && g[12] == 127) || g == wire::Ipv6Addr{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const bool link_local = !wire::is_ipv4_mapped(g) && g[0] == 0xfe && (g[1] & 0xc0) == 0x80;
     if (loop || link_local) continue;
-    if (mapped(g)) found = {g, prefix};
+    if (wire::is_ipv4_mapped(g)) found = {g, prefix};
     else if (!first6) first6 = {g, prefix};
   }
   ::freeifaddrs(list);
@@ -149,7 +144,7 @@ Result<std::pair<wire::Ipv6Addr, int>> local_address(const std::optional<wire::I
 
 // The default device: a RoCEv2 device on a kernel UDP socket (port=uring) bound to `local`.
 std::string default_spec(const wire::Ipv6Addr& local, int prefix) {
-  const bool v4 = mapped(local);
+  const bool v4 = wire::is_ipv4_mapped(local);
   return "name=srn0,proto=roce,port=uring," + std::string(v4 ? "ip4=" : "ip6=") + addr_text(local) +
          "/" + std::to_string(prefix > 0 ? prefix : (v4 ? 32 : 128));
 }

@@ -57,7 +57,6 @@ struct PerftestCommand {
 
 const char* verb_title(pt::Verb v);
 Result<wire::Ipv6Addr> gid_of(const std::string& host);
-bool mapped(const wire::Ipv6Addr& g);
 std::string addr_text(const wire::Ipv6Addr& g);
 Result<wire::Ipv6Addr> route_source(const wire::Ipv6Addr& peer);
 Result<std::pair<wire::Ipv6Addr, int>> local_address(const std::optional<wire::Ipv6Addr>& want);

@@ -5,6 +5,7 @@
 #include <ostream>
 #include <random>
 
+#include "engine/gid_table.hpp"
 #include "perftest_command.hpp"
 
 namespace softrnic::cli {
@@ -88,10 +89,9 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
   if (gids.empty()) return failed("the device has no address");
   // Without -x: the first GID of the peer's family (server), else the first one; link-local
   // GIDs (fe80::/10, first in a table that has them) only when nothing else matches.
-  const auto link_local = [](const wire::Ipv6Addr& g) { return g[0] == 0xfe && (g[1] & 0xc0) == 0x80; };
   int gid_index = 0;
   for (std::size_t i = 0; i < gids.size(); ++i)
-    if (!link_local(gids[i])) {
+    if (!engine::is_link_local(gids[i])) {
       gid_index = static_cast<int>(i);
       break;
     }
@@ -102,7 +102,7 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
     gid_index = c.gid_index;
   } else if (peer_gid) {
     for (std::size_t i = 0; i < gids.size(); ++i)
-      if (mapped(gids[i]) == mapped(*peer_gid) && !link_local(gids[i])) {
+      if (wire::is_ipv4_mapped(gids[i]) == wire::is_ipv4_mapped(*peer_gid) && !engine::is_link_local(gids[i])) {
         gid_index = static_cast<int>(i);
         break;
       }
@@ -143,7 +143,7 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
   if (!ver) return failed(ver.error().message);
   std::uint32_t cycle = 4096, cache_line = 64;
   if (!step(x.sys_data(cycle, cache_line))) return kExitFailed;
-  const bool v6 = !mapped(my_gid);
+  const bool v6 = !wire::is_ipv4_mapped(my_gid);
   const int my_mtu = pt::mtu_enum(c.mtu != 0 ? c.mtu : f.active_mtu(v6));
   auto mtu = x.mtu(my_mtu);
   if (!mtu) return failed(mtu.error().message);

@@ -78,7 +78,7 @@ Result<void> check_peer_gid(const wire::Ipv6Addr& mine, const wire::Ipv6Addr& pe
     return make_error(Errc::invalid_argument,
                       "the peer sent no GID (::); RoCE needs one: run rdma-core's tool with "
                       "-g GID_INDEX");
-  if (is_v4(mine) != is_v4(peer))
+  if (wire::is_ipv4_mapped(mine) != wire::is_ipv4_mapped(peer))
     return make_error(Errc::invalid_argument,
                       "the peer's GID " + gid_text(peer) + " and ours " + gid_text(mine) +
                           " are of different IP families; choose GIDs of one family with -g");
@@ -161,7 +161,7 @@ class PingpongRun {
     auto gid = choose_gid(*dev, c_.gid_idx, near, peer);
     if (!gid) return usage(gid.error().message);
     gid_ = *gid;
-    const auto v = is_v4(gid_) ? wire::IpVersion::v4 : wire::IpVersion::v6;
+    const auto v = wire::is_ipv4_mapped(gid_) ? wire::IpVersion::v4 : wire::IpVersion::v6;
     const std::uint32_t active = dev->active_mtu(v);
     if (c_.ud && c_.size > active)
       return fail("Requested size larger than port MTU (" + std::to_string(active) + ")");
@@ -226,7 +226,7 @@ class PingpongRun {
     // The client's GID may be of another family than the exchange: the kernel's route to it names
     // our address of that family.
     wire::Ipv6Addr near = *local;
-    if (peer_.gid != wire::Ipv6Addr{} && is_v4(peer_.gid) != is_v4(near)) {
+    if (peer_.gid != wire::Ipv6Addr{} && wire::is_ipv4_mapped(peer_.gid) != wire::is_ipv4_mapped(near)) {
       if (auto src = route_source(peer_.gid)) near = *src;
     }
     if (int rc = open_default(near); rc != 0) return rc;

@@ -166,7 +166,7 @@ Result<void> PingpongSession::connect(const wire::Ipv6Addr& local_gid, std::uint
     x.sq_psn = Psn{my_psn};
     if (auto r = s.dev.modify_qp(*s.qp, x, kAttrState | kAttrSqPsn); !r)
       return make_error(r.error().code, "Failed to modify QP to RTS: " + r.error().message);
-    s.ah.version = is_v4(peer.gid) ? wire::IpVersion::v4 : wire::IpVersion::v6;
+    s.ah.version = wire::is_ipv4_mapped(peer.gid) ? wire::IpVersion::v4 : wire::IpVersion::v6;
     s.ah.src_gid = local_gid;
     s.ah.dst_gid = peer.gid;
     s.ah.hop_limit = 64;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <optional>
 
+#include "engine/gid_table.hpp"
 #include "interrupt.hpp"
 
 namespace softrnic::cli {
@@ -59,7 +60,7 @@ wire::Ipv6Addr gid_of(const sockaddr_storage& ss) {
 
 socklen_t sockaddr_of(const wire::Ipv6Addr& gid, std::uint16_t port, sockaddr_storage& ss) {
   std::memset(&ss, 0, sizeof ss);
-  if (is_v4(gid)) {
+  if (wire::is_ipv4_mapped(gid)) {
     auto& in = reinterpret_cast<sockaddr_in&>(ss);
     in.sin_family = AF_INET;
     in.sin_port = htons(port);
@@ -103,14 +104,9 @@ Fd& Fd::operator=(Fd&& o) noexcept {
   return *this;
 }
 
-bool is_v4(const wire::Ipv6Addr& gid) {
-  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return std::memcmp(gid.data(), kMapped, 12) == 0;
-}
-
 std::string address_text(const wire::Ipv6Addr& gid) {
   char text[INET6_ADDRSTRLEN] = {};
-  if (is_v4(gid)) {
+  if (wire::is_ipv4_mapped(gid)) {
     ::inet_ntop(AF_INET, gid.data() + 12, text, sizeof text);
   } else {
     ::inet_ntop(AF_INET6, gid.data(), text, sizeof text);
@@ -268,11 +264,11 @@ Result<std::uint8_t> local_prefix(const wire::Ipv6Addr& addr) {
 Result<std::string> uring_spec_at(const std::string& name, const wire::Ipv6Addr& addr, bool iwarp) {
   auto prefix = local_prefix(addr);
   if (!prefix) return std::unexpected(prefix.error());
-  if (!is_v4(addr) && addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80)
+  if (engine::is_link_local(addr))
     return make_error(Errc::unsupported,
                       address_text(addr) + " is link-local; give a global address or --dev SPEC");
   return "name=" + name + ",proto=" + (iwarp ? "iwarp" : "roce") + ",port=uring," +
-         (is_v4(addr) ? "ip4=" : "ip6=") + address_text(addr) + "/" + std::to_string(*prefix);
+         (wire::is_ipv4_mapped(addr) ? "ip4=" : "ip6=") + address_text(addr) + "/" + std::to_string(*prefix);
 }
 
 }  // namespace softrnic::cli

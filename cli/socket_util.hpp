@@ -63,7 +63,6 @@ class Fd {
 
 // An address as a device spec and a user write it: 198.18.0.1 or fd00:5052::1.
 std::string address_text(const wire::Ipv6Addr& gid);
-bool is_v4(const wire::Ipv6Addr& gid);
 
 // The spec of a RoCEv2 or iWARP device on a kernel socket (port=uring) at a local address, with
 // the prefix the kernel has for it: the default device of the commands that talk to one peer.

@@ -52,7 +52,7 @@ std::unexpected<Error> fail(GidError e, std::string_view detail) {
   return std::unexpected<Error>(gid_error(e, detail));
 }
 
-wire::Ipv4Addr ipv4_of(const wire::Ipv6Addr& a) { return {a[12], a[13], a[14], a[15]}; }
+using wire::ipv4_of;
 
 // How a GID prints in messages: dotted quad for IPv4-mapped GIDs.
 std::string gid_text(const wire::Ipv6Addr& a) {
@@ -65,13 +65,6 @@ unsigned gid_prefix(const GidEntry& e) {
 }
 
 }  // namespace
-
-bool is_ipv4_mapped(const wire::Ipv6Addr& a) {
-  for (std::size_t i = 0; i < 10; ++i) {
-    if (a[i] != 0) return false;
-  }
-  return a[10] == 0xff && a[11] == 0xff;
-}
 
 bool is_link_local(const wire::Ipv6Addr& a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
 

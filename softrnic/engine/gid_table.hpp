@@ -53,7 +53,7 @@ struct GidTableConfig {
 };
 
 // Address helpers (RFC 4291 2.4, 2.5.6; RFC 2464 4).
-bool is_ipv4_mapped(const wire::Ipv6Addr& a);
+using wire::is_ipv4_mapped;
 bool is_link_local(const wire::Ipv6Addr& a);  // fe80::/10
 bool is_multicast(const wire::Ipv6Addr& a);   // IPv6 ff00::/8, or an IPv4-mapped 224.0.0.0/4
 // fe80::/64 with the modified EUI-64 interface identifier of mac: the universal/local bit flipped

@@ -49,7 +49,7 @@ constexpr Ipv6Addr kAllNodes{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 constexpr std::size_t kMinFrame = 60;  // IEEE 802.3 minimum frame without the FCS
 constexpr std::array<std::byte, kMinFrame> kZeros{};
 
-wire::Ipv4Addr ipv4_of(const Ipv6Addr& a) { return {a[12], a[13], a[14], a[15]}; }
+using wire::ipv4_of;
 bool is_unspecified(const Ipv6Addr& a) { return a == Ipv6Addr{}; }
 bool is_group_mac(const MacAddr& m) { return (m[0] & 0x01) != 0; }
 

@@ -19,6 +19,13 @@ std::string to_string(const Ipv6Addr& a);
 constexpr Ipv6Addr ipv4_mapped(const Ipv4Addr& a) {
   return {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]};
 }
+// Whether an address (a GID) is IPv4-mapped, and the IPv4 address inside one.
+constexpr bool is_ipv4_mapped(const Ipv6Addr& a) {
+  for (std::size_t i = 0; i < 10; ++i)
+    if (a[i] != 0) return false;
+  return a[10] == 0xff && a[11] == 0xff;
+}
+constexpr Ipv4Addr ipv4_of(const Ipv6Addr& a) { return {a[12], a[13], a[14], a[15]}; }
 
 namespace ipproto {
 inline constexpr std::uint8_t kTcp = 6;

@@ -21,14 +21,6 @@ constexpr std::size_t kMpaHeader = 20;  // key, flags, revision, private data le
 constexpr wire::MacAddr kLocalMac = {0x02, 0x00, 0x00, 0x75, 0x64, 0x71};
 constexpr wire::MacAddr kPeerMac = {0x02, 0x00, 0x00, 0x75, 0x64, 0x72};
 
-bool is_v4(const wire::Ipv6Addr& a) {
-  for (int i = 0; i < 10; ++i)
-    if (a[i] != 0) return false;
-  return a[10] == 0xff && a[11] == 0xff;
-}
-
-wire::Ipv4Addr v4_of(const wire::Ipv6Addr& a) { return {a[12], a[13], a[14], a[15]}; }
-
 }  // namespace
 
 class StreamCapture::CapturedStream final : public Stream {
@@ -145,7 +137,7 @@ class StreamCapture::CapturedStream final : public Stream {
   }
   std::size_t chunk() const {
     const std::size_t mss = inner_->mss() != 0 ? inner_->mss() : kDefaultMss;
-    return std::min(mss, is_v4(flow_.local.ip) ? kMaxV4Payload : kMaxV6Payload);
+    return std::min(mss, wire::is_ipv4_mapped(flow_.local.ip) ? kMaxV4Payload : kMaxV6Payload);
   }
   void emit(bool from_local, std::size_t from, std::size_t to) {
     const Direction& d = from_local ? out_ : in_;
@@ -204,7 +196,7 @@ void StreamCapture::record(Flow& f, bool from_local, std::uint8_t flags, ConstBy
   if (writer_ == nullptr) return;
   const StreamEndpoint& src = from_local ? f.local : f.peer;
   const StreamEndpoint& dst = from_local ? f.peer : f.local;
-  const bool v4 = is_v4(src.ip);
+  const bool v4 = wire::is_ipv4_mapped(src.ip);
   const std::size_t l3 = v4 ? wire::Ipv4View::kSize : wire::Ipv6View::kSize;
   const std::size_t tcp_len = kTcp + payload.size();
   ByteSpan frame = ByteSpan(frame_).first(kEth + l3 + tcp_len);
@@ -223,10 +215,10 @@ void StreamCapture::record(Flow& f, bool from_local, std::uint8_t flags, ConstBy
     ip.set_flags_frag(wire::Ipv4View::kDontFragment);
     ip.set_ttl(64);
     ip.set_protocol(wire::ipproto::kTcp);
-    ip.set_src(v4_of(src.ip));
-    ip.set_dst(v4_of(dst.ip));
+    ip.set_src(wire::ipv4_of(src.ip));
+    ip.set_dst(wire::ipv4_of(dst.ip));
     ip.update_checksum();
-    pseudo = wire::pseudo_sum_v4(v4_of(src.ip), v4_of(dst.ip), wire::ipproto::kTcp,
+    pseudo = wire::pseudo_sum_v4(wire::ipv4_of(src.ip), wire::ipv4_of(dst.ip), wire::ipproto::kTcp,
                                  static_cast<std::uint16_t>(tcp_len));
   } else {
     wire::Ipv6Mut ip = wire::view_unchecked<wire::Ipv6Mut>(frame, kEth);

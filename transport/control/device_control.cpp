@@ -146,18 +146,11 @@ Json info_of(const DeviceControlTarget& t, roce::Device& d) {
 
 // Engine thread. An iWARP device has no frames of its own: its addresses are its spec's.
 Json iwarp_info_of(const DeviceControlTarget& t, const std::string& capture_file) {
-  Json addrs = Json::array();
-  for (const auto& a : t.spec.ip4) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
-  for (const auto& a : t.spec.ip6) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
   const bool capturing = !capture_file.empty();
-  return Json{{"ok", true},
-              {"name", t.spec.name},
-              {"spec", transport::format_device_spec(t.spec)},
-              {"proto", "iwarp"},
-              {"port", std::string(transport::to_string(t.spec.port))},
-              {"addresses", addrs},
-              {"limits", limits_json(t.iwarp->config().limits)},
-              {"capture", {{"active", capturing}, {"file", capturing ? Json(capture_file) : Json(nullptr)}}}};
+  Json j = spec_info(t.spec);
+  j["limits"] = limits_json(t.iwarp->config().limits);
+  j["capture"] = {{"active", capturing}, {"file", capturing ? Json(capture_file) : Json(nullptr)}};
+  return j;
 }
 
 // Engine thread.
@@ -314,6 +307,18 @@ Json handle(State& s, const Json& req) {
 }
 
 }  // namespace
+
+Json spec_info(const transport::DeviceSpec& s) {
+  Json addrs = Json::array();
+  for (const auto& a : s.ip4) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
+  for (const auto& a : s.ip6) addrs.push_back(wire::to_string(a.addr) + "/" + std::to_string(a.prefix));
+  return Json{{"ok", true},
+              {"name", s.name},
+              {"proto", s.proto == transport::DeviceProto::roce ? "roce" : "iwarp"},
+              {"port", std::string(transport::to_string(s.port))},
+              {"spec", transport::format_device_spec(s)},
+              {"addresses", addrs}};
+}
 
 ControlHandler device_control_handler(DeviceControlTarget target) {
   auto state = std::make_shared<State>();

@@ -55,6 +55,11 @@ struct DeviceControlTarget {
   std::chrono::milliseconds timeout{1000};  // how long a request waits for the engine thread
 };
 
+// What can be said of a device from its spec alone: ok, name, proto, port, spec and addresses
+// ("a/prefix"). An iWARP device's info answer is this plus limits and capture; devinfo shows it
+// for a device that has no socket.
+Json spec_info(const transport::DeviceSpec& spec);
+
 // The handler of one device's socket. The target's objects must outlive the handler's use: the
 // owner removes the socket (ControlServer::remove or its destructor) before destroying them.
 ControlHandler device_control_handler(DeviceControlTarget target);

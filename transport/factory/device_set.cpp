@@ -304,9 +304,7 @@ Result<void> DeviceSet::open_control_sockets(std::size_t first_entry) {
     if (e.iwarp) {
       t.iwarp = e.iwarp.get();
       t.stream_capture = e.stream_capture.get();
-      t.port_counters = [tcp = e.tcp.get()](const control::CounterSink& sink) {
-        tcp->counters().for_each([&](std::string_view n, std::uint64_t v) { sink(n, v); });
-      };
+      t.port_counters = [tcp = e.tcp.get()](const control::CounterSink& sink) { tcp->counters().for_each(sink); };
     } else {
       t.device = e.device.get();
       t.port = e.port;

@@ -35,12 +35,6 @@ void for_each_cmsg(const std::byte* control, std::size_t len, F&& f) {
 }
 }  // namespace
 
-bool is_ipv4_mapped(const wire::Ipv6Addr& a) {
-  for (std::size_t i = 0; i < 10; ++i)
-    if (a[i] != 0) return false;
-  return a[10] == 0xff && a[11] == 0xff;
-}
-
 Result<Opened> open(const wire::Ipv6Addr& local, std::uint16_t port, int buffer_bytes) {
   const bool ipv6 = !is_ipv4_mapped(local);
   Opened s;

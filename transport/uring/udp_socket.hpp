@@ -12,7 +12,7 @@
 
 namespace softrnic::transport::udp_socket {
 
-bool is_ipv4_mapped(const wire::Ipv6Addr& a);
+using wire::is_ipv4_mapped;
 
 struct Opened {
   int fd = -1;
