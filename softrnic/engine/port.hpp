@@ -6,8 +6,11 @@
 // All calls come from the one engine thread that owns the port: no locks.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "base/bytes.hpp"
@@ -29,10 +32,48 @@ struct Packet {
   std::uint32_t flags = 0;     // k* bits above, set by the port on receive
   std::uint64_t port_private = 0;
 
+  // Zero-copy transmit, only to a port whose zero_copy_min() is not 0: the frame goes on after
+  // data[0, len) with ext_len bytes at ext (registered memory, not copied), then tail[0, tail_len)
+  // (pad and ICRC). The port reads ext only inside tx_burst and free, never after they return, so
+  // the memory needs to stay valid only until then. alloc() hands out packets with ext_len 0.
+  const std::byte* ext = nullptr;
+  std::uint32_t ext_len = 0;
+  std::uint8_t tail_len = 0;
+  std::array<std::byte, 8> tail{};
+
   ByteSpan bytes() { return {data, len}; }
   ConstByteSpan bytes() const { return {data, len}; }
   ByteSpan room() { return {data, capacity}; }
+  bool has_ext() const { return ext_len != 0; }
+  std::uint32_t frame_len() const { return len + ext_len + tail_len; }
+  void clear_ext() {
+    ext = nullptr;
+    ext_len = 0;
+    tail_len = 0;
+  }
 };
+
+// Copies up to out.size() bytes of p's whole frame (data, ext, tail) to out; returns how many.
+inline std::size_t copy_frame(const Packet& p, ByteSpan out) {
+  std::size_t at = 0;
+  for (ConstByteSpan piece : {p.bytes(), ConstByteSpan(p.ext, p.ext_len),
+                              ConstByteSpan(p.tail.data(), p.tail_len)}) {
+    const std::size_t n = std::min(piece.size(), out.size() - at);
+    if (n != 0) std::memcpy(out.data() + at, piece.data(), n);
+    at += n;
+  }
+  return at;
+}
+
+// Makes p an ordinary packet again by copying ext and tail after data (the caller has checked
+// that capacity holds frame_len()).
+inline void flatten(Packet& p) {
+  if (!p.has_ext() && p.tail_len == 0) return;
+  std::memcpy(p.data + p.len, p.ext, p.ext_len);
+  std::memcpy(p.data + p.len + p.ext_len, p.tail.data(), p.tail_len);
+  p.len = p.frame_len();
+  p.clear_ext();
+}
 
 class Port {
  public:
@@ -54,6 +95,9 @@ class Port {
   // False for ports without an Ethernet of their own (UDP sockets): the kernel resolves
   // neighbours there, so the engine sends no ARP/ND and needs no peer MAC.
   virtual bool has_link_layer() const { return true; }
+  // Smallest payload the engine may hand over by reference (Packet::ext) instead of copying it
+  // into the frame; 0: never (the default; decorators that hold frames past tx_burst keep it).
+  virtual std::uint32_t zero_copy_min() const { return 0; }
 };
 
 }  // namespace softrnic

@@ -25,6 +25,7 @@ std::string_view counter_name(DeviceCounter c) {
 }
 
 namespace {
+
 engine::GidTable make_gid_table(const DeviceConfig& c, const Port& port) {
   engine::GidTableConfig gc;
   gc.mac = c.mac;
@@ -51,7 +52,8 @@ Device::Device(Port& port, Clock& clock, DeviceConfig config)
       config_(std::move(config)),
       memory_(config_.limits),
       gids_(make_gid_table(config_, port)),
-      neighbours_(gids_, config_.neighbours) {
+      neighbours_(gids_, config_.neighbours),
+      zero_copy_min_(port.zero_copy_min() == 0 ? ~std::uint32_t{0} : port.zero_copy_min()) {
   qps_.resize(2);  // QPN 0 is invalid on RoCE, 1 is the GSI QP
 }
 
@@ -102,6 +104,7 @@ Result<Qp*> Device::create_qp(const QpInit& init) {
 }
 
 Result<void> Device::destroy_qp(Qp* qp) {
+  if (tx_ext_queued_) flush_tx();  // frames reading the QP's WQE memory leave first
   if (!qp || qp->qpn >= qps_.size() || qps_[qp->qpn].get() != qp) return make_error(Errc::not_found, "no such QP");
   std::erase(live_qps_, qp);
   qps_[qp->qpn].reset();
@@ -220,6 +223,7 @@ void Device::send_neighbour_requests() {
 }
 
 Result<void> Device::modify_qp(Qp& qp, const QpAttrs& a, std::uint32_t mask) {
+  if (tx_ext_queued_) flush_tx();  // RESET drops WQEs without completions: send what reads them
   using namespace verbs;
   const QpState to = (mask & kAttrState) ? a.state : qp.attr.state;
   if (auto r = validate_modify(qp.type, qp.attr.state, to, mask); !r) return r;
@@ -406,6 +410,25 @@ bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& e
     return false;
   }
   ByteSpan room = p->room();
+  if (pl.len >= zero_copy_min_ && pl.wqe && !(pl.wqe->wr.flags & verbs::kInline)) {
+    // Zero-copy: the port reads the payload from registered memory inside tx_burst, which runs
+    // before the WQE can complete (complete() flushes first), so the memory is still the WQE's.
+    const std::byte* src = contiguous({pl.wqe->refs.data(), pl.wqe->wr.num_sge},
+                                      {pl.wqe->wr.sg.data(), pl.wqe->wr.num_sge}, pl.offset, pl.len);
+    if (src) {
+      const std::size_t tail = wire::finish_roce_external(*s, *l, room, ConstByteSpan(src, pl.len),
+                                                          std::span<std::byte, 8>(p->tail));
+      if (tail != 0) {
+        p->len = static_cast<std::uint32_t>(l->payload_off);
+        p->ext = src;
+        p->ext_len = pl.len;
+        p->tail_len = static_cast<std::uint8_t>(tail);
+        tx_ext_queued_ = true;
+        add(DeviceCounter::tx_zero_copy);
+        return queue_tx(qp, p);
+      }
+    }
+  }
   if (pl.len) {
     ByteSpan dst = room.subspan(l->payload_off, pl.len);
     if (pl.ref) {
@@ -418,16 +441,21 @@ bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& e
   }
   wire::finish_roce(*s, *l, room);
   p->len = static_cast<std::uint32_t>(l->size);
+  return queue_tx(qp, p);
+}
+
+bool Device::queue_tx(Qp& qp, Packet* p) {
   qp.counters.tx_packets++;
-  qp.counters.tx_bytes += p->len;
+  qp.counters.tx_bytes += p->frame_len();
   add(DeviceCounter::tx_packets);
-  add(DeviceCounter::tx_bytes, p->len);
+  add(DeviceCounter::tx_bytes, p->frame_len());
   tx_[tx_count_++] = p;
   if (tx_count_ == kBurst) flush_tx();
   return true;
 }
 
 void Device::flush_tx() {
+  tx_ext_queued_ = false;
   if (tx_count_ == 0) return;
   const std::size_t sent = port_.tx_burst(std::span<Packet*>(tx_.data(), tx_count_));
   for (std::size_t i = sent; i < tx_count_; ++i) {
@@ -438,6 +466,9 @@ void Device::flush_tx() {
 }
 
 void Device::complete(verbs::Cq* cq, const verbs::Cqe& e, Qp& qp) {
+  // A consumer that sees a completion may reuse or free the WQE's memory: frames still waiting
+  // here that read it by reference go to the port first.
+  if (tx_ext_queued_) flush_tx();
   if (cq->in_error()) return;
   if (!cq->push(e)) {
     // IBA 11.4.2.1: CQ overflow is an error of the CQ and of every QP that uses it.

@@ -61,6 +61,7 @@ struct DeviceConfig {
   X(rx_icrc_unverified)             \
   X(tx_drop_no_buffer)              \
   X(tx_drop_port_full)              \
+  X(tx_zero_copy)                   \
   X(retransmits)                    \
   X(cnp_sent)                       \
   X(cnp_received)                   \
@@ -160,6 +161,7 @@ class Device {
   void flush_tx();
 
  private:
+  bool queue_tx(Qp& qp, Packet* p);
   void receive(Packet* pkt);
   void answer_neighbour_frame(const wire::ParsedFrame& p);
   void send_neighbour_requests();
@@ -184,6 +186,9 @@ class Device {
   Counters<wire::DropReason> drops_;
   std::array<Packet*, kBurst> tx_{};
   std::size_t tx_count_ = 0;
+  // Payloads of at least this many bytes go to the port by reference (~0: the port copies all).
+  std::uint32_t zero_copy_min_;
+  bool tx_ext_queued_ = false;  // tx_ holds a frame that reads registered memory
   ControlQueue<Device> control_;
 };
 

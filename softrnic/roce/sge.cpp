@@ -35,6 +35,16 @@ void scatter(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::
   });
 }
 
+const std::byte* contiguous(std::span<const verbs::MemRef> refs, std::span<const Sge> sg,
+                            std::uint32_t offset, std::uint32_t len) {
+  const std::byte* out = nullptr;
+  int pieces = 0;
+  walk(sg, offset, len, [&](std::size_t i, std::uint32_t off, std::size_t, std::size_t n) {
+    if (++pieces == 1 && n == len) out = verbs::MemoryTable::contiguous(refs[i], off, n);
+  });
+  return pieces == 1 ? out : nullptr;
+}
+
 std::uint64_t sge_total(std::span<const Sge> sg) {
   std::uint64_t t = 0;
   for (const auto& s : sg) t += s.length;

@@ -316,4 +316,14 @@ std::byte* MemoryTable::atomic_ptr(const MemRef& r) {
   return out;
 }
 
+const std::byte* MemoryTable::contiguous(const MemRef& r, std::uint64_t offset,
+                                         std::uint64_t len) {
+  assert(offset + len <= r.length);
+  const std::byte* out = nullptr;
+  for_each_piece(*r.obj, r.offset + offset, len, [&](std::byte* p, std::uint64_t n, std::uint64_t) {
+    if (n == len) out = p;
+  });
+  return out;
+}
+
 }  // namespace softrnic::verbs

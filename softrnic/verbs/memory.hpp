@@ -112,6 +112,10 @@ class MemoryTable {
   static void copy_out(const MemRef& r, std::uint64_t offset, ByteSpan dst);
   // Pointer to 8 aligned bytes (atomics); the window must be 8 bytes long and 8-aligned.
   static std::byte* atomic_ptr(const MemRef& r);
+  // The host address of [offset, offset + len) of a window when those bytes are one contiguous
+  // piece of memory (always for an MR; within one page for a fast-registered region), else
+  // nullptr. Zero-copy transmit hands such pieces to the port instead of copying them.
+  static const std::byte* contiguous(const MemRef& r, std::uint64_t offset, std::uint64_t len);
 
   const MemoryObject* find(MemKeyRaw key) const;
 

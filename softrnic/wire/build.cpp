@@ -151,6 +151,20 @@ void finish_roce(const RoceSpec& s, const RoceLayout& l, ByteSpan out) {
   store_bytes(out, end + kIcrcSize, s.trailer);
 }
 
+std::size_t finish_roce_external(const RoceSpec& s, const RoceLayout& l, ByteSpan out,
+                                 ConstByteSpan payload, std::span<std::byte, 8> tail) {
+  if (s.udp_checksum != UdpChecksum::zero || !s.trailer.empty() || payload.size() != l.payload_len)
+    return 0;
+  std::uint32_t c =
+      icrc_in_place(out.subspan(l.l3_off, l.payload_off - l.l3_off), l.l4_off - l.l3_off);
+  c = crc32_ieee(c, payload);
+  ByteSpan t(tail);
+  for (std::uint8_t i = 0; i < l.pad; ++i) store_u8(t, i, 0);
+  c = crc32_ieee(c, t.first(l.pad));
+  store_le32(t, l.pad, c);
+  return l.pad + kIcrcSize;
+}
+
 Result<std::size_t> build_roce(const RoceSpec& s, ByteSpan out) {
   auto l = build_roce_headers(s, s.payload.size(), out);
   if (!l) return std::unexpected(l.error());

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "base/result.hpp"
 #include "wire/parse.hpp"
@@ -121,6 +122,13 @@ struct RoceLayout {
 [[nodiscard]] Result<RoceLayout> build_roce_headers(const RoceSpec& s, std::size_t payload_len,
                                                     ByteSpan out);
 void finish_roce(const RoceSpec& s, const RoceLayout& l, ByteSpan out);
+// Zero-copy form of finish_roce: the payload stays where it is (registered memory) and is only
+// read, for the ICRC. out holds the headers (out[0, l.payload_off)); the pad and the ICRC go to
+// tail, and the return is their length. Needs UdpChecksum::zero and no trailer (the checksum would
+// have to be written before the payload's sum is known; Ethernet padding after the ICRC has no
+// place in a three-piece frame); returns 0 and writes nothing otherwise.
+std::size_t finish_roce_external(const RoceSpec& s, const RoceLayout& l, ByteSpan out,
+                                 ConstByteSpan payload, std::span<std::byte, 8> tail);
 [[nodiscard]] Result<std::size_t> build_tcp(const TcpSpec& s, ByteSpan out);
 [[nodiscard]] Result<std::size_t> build_arp(const ArpSpec& s, ByteSpan out);
 [[nodiscard]] Result<std::size_t> build_nd(const NdSpec& s, ByteSpan out);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "frame_matrix.hpp"
@@ -165,7 +166,44 @@ TEST(CodecMatrix, EveryBuiltFrameParsesBackFieldByFieldAndRebuildsByteForByte) {
     const auto q = wire::parse_udp_payload(dgram, meta);
     ASSERT_TRUE(q.has_value()) << wire::drop_reason_name(q.error());
     EXPECT_EQ(q->roce.payload_len, payload.size());
+
+    // Zero copy: headers built in place, the payload left where it is and only read, pad and
+    // ICRC in a tail. The three pieces are the frame.
+    std::vector<std::byte> head(frame.size());
+    const auto l = wire::build_roce_headers(spec, payload.size(), head);
+    ASSERT_TRUE(l.has_value()) << l.error().to_string();
+    std::array<std::byte, 8> tail{};
+    const std::size_t t = wire::finish_roce_external(spec, *l, head, payload, tail);
+    if (spec.udp_checksum == wire::UdpChecksum::compute) {
+      EXPECT_EQ(t, 0u);  // a checksum over the payload has no place before it: refused
+      continue;
+    }
+    ASSERT_EQ(t, pad + wire::kIcrcSize);
+    std::vector<std::byte> joined(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(l->payload_off));
+    joined.insert(joined.end(), payload.begin(), payload.end());
+    joined.insert(joined.end(), tail.begin(), tail.begin() + static_cast<std::ptrdiff_t>(t));
+    EXPECT_EQ(joined, frame);
   }
+}
+
+// The by-reference form refuses what it cannot produce in three pieces.
+TEST(CodecExternal, RefusesAComputedUdpChecksumATrailerAndAWrongPayloadLength) {
+  const auto cases = test::frame_matrix();
+  const auto& c = cases.front();
+  const auto payload = test::matrix_payload(c);
+  auto spec = test::matrix_spec(c, payload);
+  std::vector<std::byte> head(wire::roce_frame_size(spec) + 8);
+  const auto l = wire::build_roce_headers(spec, payload.size(), head);
+  ASSERT_TRUE(l.has_value());
+  std::array<std::byte, 8> tail{};
+  std::vector<std::byte> shorter(payload.size() + 1);
+  EXPECT_EQ(wire::finish_roce_external(spec, *l, head, shorter, tail), 0u);
+  spec.udp_checksum = wire::UdpChecksum::compute;
+  EXPECT_EQ(wire::finish_roce_external(spec, *l, head, payload, tail), 0u);
+  spec.udp_checksum = wire::UdpChecksum::zero;
+  const std::array<std::byte, 2> pad_bytes{};
+  spec.trailer = pad_bytes;
+  EXPECT_EQ(wire::finish_roce_external(spec, *l, head, payload, tail), 0u);
 }
 
 // Captures keep what follows the IP datagram: Ethernet padding of short frames, sometimes the FCS.

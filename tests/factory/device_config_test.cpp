@@ -121,7 +121,7 @@ TEST(DeviceConfig, FaultsAndMpaCrcAreFieldsOfATable) {
 TEST(DeviceConfig, UnknownKeysWrongTypesAndSeparatorsAreNamed) {
   EXPECT_EQ(error_of("[[device]]\nname = \"a\"\nport = \"uring\"\nspeed = 100\n"),
             "devices.toml:4: device a: unknown field 'speed' (accepted: name, proto, port, peer, "
-            "socket, iface, role, mac, ip4, ip6, mtu, vlan, udp_port, peer_udp_port, mpa_crc, faults, eal)");
+            "socket, iface, role, mac, ip4, ip6, mtu, vlan, udp_port, peer_udp_port, mpa_crc, faults, eal, zero_copy)");
   EXPECT_EQ(error_of("[[device]]\nname = \"a\"\nport = \"uring\"\nmtu = 1500.5\n"),
             "devices.toml:4: device a: mtu: expected an integer or a string, got a floating-point "
             "number");

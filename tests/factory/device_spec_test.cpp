@@ -17,6 +17,8 @@ TEST(DeviceSpec, ParsesEveryPortKindAndRoundTripsThroughItsCanonicalText) {
       "name=a,proto=iwarp,port=uring,ip4=198.18.1.2/24",
       "name=a,proto=roce,port=pci:0000:03:00.0,eal=-l 1 --file-prefix x",
       "name=a,proto=roce,port=uring,ip4=127.0.0.1/8,faults=loss=0.01:ecn=0.1:dir=both:ops=send+write:seed=9",
+      "name=a,proto=roce,port=af_packet:iface=veth0,zero_copy=off",
+      "name=a,proto=roce,port=memif:socket=/x,zero_copy=2048",
   };
   for (const char* text : specs) {
     auto s = parse_device_spec(text);
@@ -34,6 +36,9 @@ TEST(DeviceSpec, ParsesEveryPortKindAndRoundTripsThroughItsCanonicalText) {
   auto p = *parse_device_spec(specs[8]);
   EXPECT_EQ(p.pci_addr, "0000:03:00.0");
   EXPECT_EQ(p.eal.size(), 4u);
+  EXPECT_EQ(parse_device_spec(specs[10])->zero_copy, 0u);
+  EXPECT_EQ(parse_device_spec(specs[11])->zero_copy, 2048u);
+  EXPECT_FALSE(parse_device_spec(specs[3])->zero_copy.has_value());
 }
 
 struct Bad {
@@ -72,6 +77,8 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"name=a,port=tap,mac=02:00:00:00:00", "mac: '02:00:00:00:00' is not a MAC address"},
         Bad{"name=a,port=tap,udp_port=1000", "udp_port: applies only to port=uring"},
         Bad{"name=a,port=uring,eal=-l 0", "eal: applies only to DPDK ports"},
+        Bad{"name=a,port=uring,zero_copy=off", "zero_copy: applies only to DPDK ports"},
+        Bad{"name=a,port=tap,zero_copy=10", "zero_copy: '10' (accepted: off, or bytes in 64..9216)"},
         Bad{"name=a,proto=iwarp,port=tap", "proto: iwarp runs on the kernel's TCP"},
         Bad{"name=a,port=uring,vlan=5", "vlan: a socket port has no Ethernet header"},
         Bad{"name=a,port=tap,colour=red", "unknown field 'colour' (accepted: name, proto, port"},

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -34,21 +35,28 @@ DpdkRingPair make_pair(const DpdkPortConfig& a = {}, const DpdkPortConfig& b = {
   return pair ? std::move(*pair) : DpdkRingPair{};
 }
 
-// Sends frames first..first+count-1 (lengths from len_of) from `from` in one tx_burst each of 32.
+// Sends frames first..first+count-1 (lengths from len_of) from `from` in one tx_burst each of 32;
+// by_reference: each frame's middle is given by reference (Packet::ext), as zero copy does.
 void send_frames(Port& from, std::uint32_t first, std::uint32_t count,
-                 std::uint32_t (*len_of)(std::uint32_t)) {
+                 std::uint32_t (*len_of)(std::uint32_t), bool by_reference = false) {
   for (std::uint32_t done = 0; done < count; done += kBurst) {
     std::array<Packet*, kBurst> burst{};
+    std::array<std::vector<std::byte>, kBurst> backing;
     const std::uint32_t n = std::min<std::uint32_t>(kBurst, count - done);
     std::uint32_t made = 0;
-    while (made < n && (burst[made] = make_frame(from, first + done + made,
-                                                 len_of(first + done + made))) != nullptr) {
-      ++made;
+    for (; made < n; ++made) {
+      const std::uint32_t seq = first + done + made;
+      burst[made] = by_reference
+                        ? softrnic::test::make_frame_by_reference(from, seq, len_of(seq), backing[made])
+                        : make_frame(from, seq, len_of(seq));
+      if (burst[made] == nullptr) break;
     }
     ASSERT_EQ(made, n) << "pool empty";
     const std::size_t sent = from.tx_burst(std::span<Packet*>(burst.data(), made));
     for (std::size_t i = sent; i < made; ++i) from.free(burst[i]);
     ASSERT_EQ(sent, n) << "transmit queue full";
+    // The port promised not to read the payloads after tx_burst: make any late read visible.
+    for (auto& b : backing) std::fill(b.begin(), b.end(), std::byte{0xee});
   }
 }
 
@@ -74,6 +82,12 @@ void expect_frames(Port& to, std::uint32_t first, std::uint32_t count,
     }
   }
   EXPECT_EQ(next, first + count) << "frames missing";
+}
+
+// Frames with a middle given by reference: 46 bytes up to a full 1518-byte frame.
+std::uint32_t by_ref_len(std::uint32_t seq) {
+  constexpr std::uint32_t kLens[] = {46, 47, 300, 1025, 1500, 1518};
+  return kLens[seq % std::size(kLens)];
 }
 
 // 60 bytes to a whole 4218-byte frame of MTU 4200, varied.
@@ -338,6 +352,18 @@ TEST_F(DpdkTest, TwoThreadsDriveTheTwoEndsOfARingPair) {
   EXPECT_EQ(pair.a->pool_in_use(), 0u);
 }
 
+// A ring's peer would read a payload by reference after tx_burst returned: the ring pair offers
+// no zero copy, and frames given by reference anyway are copied into their mbuf.
+TEST_F(DpdkTest, RingPairOffersNoZeroCopyAndCopiesFramesGivenByReference) {
+  auto pair = make_pair();
+  ASSERT_TRUE(pair.a && pair.b);
+  EXPECT_EQ(pair.a->zero_copy_min(), 0u);
+  send_frames(*pair.a, 0, 64, by_ref_len, true);
+  expect_frames(*pair.b, 0, 64, by_ref_len);
+  EXPECT_EQ(pair.a->counters().get(DpdkCounter::tx_zero_copy_copied), 64u);
+  EXPECT_EQ(pair.a->counters().get(DpdkCounter::tx_zero_copy), 0u);
+}
+
 // ---- memif: server and client in this one process ----
 
 std::uint32_t memif_len(std::uint32_t seq) {
@@ -361,6 +387,28 @@ TEST_F(DpdkTest, MemifServerAndClientInOneProcessMoveFramesBothWays) {
   EXPECT_EQ(m.client->counters().get(DpdkCounter::rx_packets), 256u);
   EXPECT_EQ(m.server->pool_in_use(), 0u);
   EXPECT_EQ(m.client->pool_in_use(), 0u);
+}
+
+// memif copies a chain into its shared ring inside tx_burst: payloads go by reference, as a chain
+// of three mbufs, and every external buffer is let go before tx_burst returns.
+TEST_F(DpdkTest, MemifSendsPayloadsByReferenceAndReleasesThemInsideTxBurst) {
+  MemifPair m;
+  ASSERT_TRUE(m.server && m.client) << m.error();
+  ASSERT_TRUE(m.wait_connected()) << "memif ends did not connect within 5 s";
+  EXPECT_EQ(m.server->zero_copy_min(), DpdkPortConfig{}.zero_copy_min);
+  for (int round = 0; round < 4; ++round) {
+    const std::uint32_t first = 32u * static_cast<std::uint32_t>(round);
+    send_frames(*m.server, first, 32, by_ref_len, true);
+    expect_frames(*m.client, first, 32, by_ref_len, std::chrono::milliseconds(2000));
+    send_frames(*m.client, first, 32, by_ref_len, true);
+    expect_frames(*m.server, first, 32, by_ref_len, std::chrono::milliseconds(2000));
+  }
+  for (DpdkPort* p : {m.server.get(), m.client.get()}) {
+    EXPECT_EQ(p->counters().get(DpdkCounter::tx_zero_copy), 128u);
+    EXPECT_EQ(p->counters().get(DpdkCounter::tx_ext_held), 0u);
+    EXPECT_EQ(p->zero_copy_min(), DpdkPortConfig{}.zero_copy_min) << "still on";
+    EXPECT_EQ(p->pool_in_use(), 0u);
+  }
 }
 
 }  // namespace

@@ -41,6 +41,24 @@ inline Packet* make_frame(Port& port, std::uint32_t seq, std::uint32_t len = 64)
   return p;
 }
 
+// A packet from port's pool whose frame is frame_bytes(seq, len) in three pieces, as the engine's
+// zero-copy path makes them: the first 42 bytes in the packet, the next len - 46 by reference into
+// `backing` (which must stay alive until tx_burst returns), the last 4 in the tail. len >= 46.
+inline Packet* make_frame_by_reference(Port& port, std::uint32_t seq, std::uint32_t len,
+                                       std::vector<std::byte>& backing) {
+  constexpr std::uint32_t kHead = 42, kTail = 4;
+  Packet* p = port.alloc();
+  if (p == nullptr) return nullptr;
+  backing = frame_bytes(seq, len);
+  for (std::size_t i = 0; i < kHead; ++i) p->data[i] = backing[i];
+  p->len = kHead;
+  p->ext = backing.data() + kHead;
+  p->ext_len = len - kHead - kTail;
+  for (std::size_t i = 0; i < kTail; ++i) p->tail[i] = backing[len - kTail + i];
+  p->tail_len = kTail;
+  return p;
+}
+
 inline std::uint32_t seq_of(const Packet& p) { return load_be32(p.bytes(), kSeqOffset); }
 
 inline bool frame_is_intact(const Packet& p, std::uint32_t seq, std::uint32_t len) {

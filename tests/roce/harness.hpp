@@ -31,6 +31,11 @@ class PipeWire {
     }
     std::size_t tx_burst(std::span<Packet*> pkts) override {
       for (Packet* p : pkts) {
+        if (p->has_ext()) {
+          // The payload by reference is read here and never later (Port's promise).
+          if (w_.on_ext_tx) w_.on_ext_tx(side_, *p);
+          flatten(*p);
+        }
         if (w_.filter && !w_.filter(side_, *p)) {
           free(p);
           continue;
@@ -44,8 +49,10 @@ class PipeWire {
       Packet* p = w_.free_.back();
       w_.free_.pop_back();
       p->len = 0;
+      p->clear_ext();
       return p;
     }
+    std::uint32_t zero_copy_min() const override { return w_.zero_copy_min; }
     void free(Packet* p) override { w_.free_.push_back(p); }
     std::uint32_t mtu() const override { return w_.mtu[side_]; }
     wire::MacAddr mac() const override { return {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(side_ + 1)}; }
@@ -55,7 +62,8 @@ class PipeWire {
     int side_;
   };
 
-  explicit PipeWire(std::size_t buffers = 4096) {
+  explicit PipeWire(std::size_t buffers = 4096, std::uint32_t zero_copy = 0)
+      : zero_copy_min(zero_copy) {
     storage_.resize(buffers);
     for (auto& s : storage_) {
       s.bytes.resize(4352);
@@ -77,6 +85,10 @@ class PipeWire {
   // Return false to drop the frame (side = sender).
   std::function<bool(int side, Packet& p)> filter;
   std::uint32_t mtu[2] = {4200, 4200};  // link MTU of each end
+  // Set before the devices are made: payloads of at least this many bytes come by reference
+  // (0: never), and on_ext_tx sees each such frame as tx_burst takes it.
+  std::uint32_t zero_copy_min = 0;
+  std::function<void(int side, const Packet& p)> on_ext_tx;
   std::size_t free_buffers() const { return free_.size(); }
 
  private:

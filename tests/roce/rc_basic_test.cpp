@@ -11,9 +11,22 @@ namespace {
 using verbs::WcStatus;
 using verbs::WrOpcode;
 
-class RcBasic : public ::testing::TestWithParam<std::uint32_t> {
+// Path MTU, and whether payloads of 64 bytes and more go to the port by reference (zero copy).
+class RcBasic : public ::testing::TestWithParam<std::tuple<std::uint32_t, bool>> {
  protected:
-  void SetUp() override { devs.connect(verbs::QpType::rc, GetParam()); }
+  void SetUp() override { devs.connect(verbs::QpType::rc, mtu()); }
+  // With zero copy, A's payloads went by reference (all of them in one-SGE messages); without,
+  // none did.
+  void expect_zero_copy_use() {
+    const auto by_ref = devs.a.dev->counters().get(DeviceCounter::tx_zero_copy);
+    if (zero_copy()) {
+      EXPECT_GT(by_ref, 0u);
+    } else {
+      EXPECT_EQ(by_ref, 0u);
+    }
+  }
+  static std::uint32_t mtu() { return std::get<0>(GetParam()); }
+  static bool zero_copy() { return std::get<1>(GetParam()); }
 
   std::vector<std::byte> pattern(std::size_t n, int seed) {
     std::vector<std::byte> v(n);
@@ -28,13 +41,13 @@ class RcBasic : public ::testing::TestWithParam<std::uint32_t> {
   }
 
   VirtualClock clock;
-  PipeWire wire;
+  PipeWire wire{4096, zero_copy() ? 64u : 0u};
   TwoDevices devs{wire.a, wire.b, clock};
 };
 
 TEST_P(RcBasic, SendArrivesWholeAndCompletesOnBothSides) {
-  for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{GetParam() - 1},
-                          std::size_t{GetParam()}, std::size_t{GetParam() + 1}, std::size_t{65536}}) {
+  for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{mtu() - 1},
+                          std::size_t{mtu()}, std::size_t{mtu() + 1}, std::size_t{65536}}) {
     auto src = pattern(len, 3);
     std::vector<std::byte> dst(len + 16, std::byte{0xee});
     auto lsrc = reg(devs.a, src);
@@ -69,10 +82,11 @@ TEST_P(RcBasic, SendArrivesWholeAndCompletesOnBothSides) {
     EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << "len " << len;
     EXPECT_EQ(dst[len], std::byte{0xee});
   }
+  expect_zero_copy_use();
 }
 
 TEST_P(RcBasic, WriteAndReadMoveBytesBothWays) {
-  const std::size_t len = 3 * GetParam() + 5;
+  const std::size_t len = 3 * mtu() + 5;
   auto src = pattern(len, 9);
   std::vector<std::byte> remote(len), back(len);
   auto lsrc = reg(devs.a, src);
@@ -104,6 +118,7 @@ TEST_P(RcBasic, WriteAndReadMoveBytesBothWays) {
   EXPECT_EQ(sc[1].status, WcStatus::success);
   EXPECT_EQ(remote, src);
   EXPECT_EQ(back, src);
+  expect_zero_copy_use();
 }
 
 TEST_P(RcBasic, AtomicsReturnTheOriginalValue) {
@@ -151,7 +166,9 @@ TEST_P(RcBasic, AtomicsReturnTheOriginalValue) {
   EXPECT_EQ(now, 7u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Mtu, RcBasic, ::testing::Values(256u, 1024u, 4096u));
+INSTANTIATE_TEST_SUITE_P(MtuAndCopy, RcBasic,
+                         ::testing::Combine(::testing::Values(256u, 1024u, 4096u),
+                                            ::testing::Bool()));
 
 }  // namespace
 }  // namespace softrnic::roce::test

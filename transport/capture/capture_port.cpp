@@ -46,9 +46,9 @@ std::size_t CapturePort::tx_burst(std::span<Packet*> pkts) {
   while (sent < pkts.size()) {
     const auto chunk = pkts.subspan(sent, std::min(kBurst, pkts.size() - sent));
     for (std::size_t i = 0; i < chunk.size(); ++i) {
-      const std::uint32_t len = std::min(chunk[i]->len, slot_size_);
-      if (len < chunk[i]->len) counters_.add(CaptureCounter::frames_truncated);
-      std::memcpy(stage_.data() + i * slot_size_, chunk[i]->data, len);
+      const auto len = static_cast<std::uint32_t>(
+          copy_frame(*chunk[i], ByteSpan(stage_.data() + i * slot_size_, slot_size_)));
+      if (len < chunk[i]->frame_len()) counters_.add(CaptureCounter::frames_truncated);
       stage_len_[i] = len;
     }
     const std::size_t n = inner_.tx_burst(chunk);

@@ -70,6 +70,8 @@ class CapturePort final : public Port {
   wire::MacAddr mac() const override { return inner_.mac(); }
   bool link_up() const override { return inner_.link_up(); }
   bool has_link_layer() const override { return inner_.has_link_layer(); }
+  // Frames given by reference are staged whole (data, payload, tail) like any other.
+  std::uint32_t zero_copy_min() const override { return inner_.zero_copy_min(); }
 
   // Starts writing to `writer` (file names the capture in messages). Fails when a capture runs.
   // Allocates the staging area: control path only.

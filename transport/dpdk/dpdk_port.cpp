@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "dpdk/eal.hpp"
@@ -151,6 +152,7 @@ Result<std::unique_ptr<DpdkPort>> DpdkPort::create_vdev(std::string_view spec,
                       "DPDK virtual device '" + name + "' is not an Ethernet device");
   }
   std::unique_ptr<DpdkPort> port(new DpdkPort(port_id, name, true));
+  port->vdev_args_ = args;
   DpdkPortConfig c = config;
   if (name.starts_with("net_af_xdp")) fit_umem_chunks(c);
   if (auto r = port->open(c, random_local_mac()); !r) return std::unexpected(r.error());
@@ -234,6 +236,7 @@ Result<void> DpdkPort::open(const DpdkPortConfig& config, wire::MacAddr fallback
 
   rx_depth_ = config.rx_queue_depth;
   tx_depth_ = config.tx_queue_depth;
+  if (auto r = open_zero_copy(config); !r) return r;
   {
     // Configure once first so the PMD reports its descriptor limits for this configuration.
     if (auto r = configure(mtu); !r) return r;
@@ -286,9 +289,35 @@ Result<void> DpdkPort::open(const DpdkPortConfig& config, wire::MacAddr fallback
   return read_mtu();
 }
 
+Result<void> DpdkPort::open_zero_copy(const DpdkPortConfig& config) {
+  if (config.zero_copy_min == 0) return {};
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(port_id_, &info) != 0 || info.driver_name == nullptr) return {};
+  const std::string_view driver(info.driver_name);
+  // The PMDs that copy a chain and free it inside rte_eth_tx_burst (see dpdk_port.hpp).
+  const bool copies_in_tx =
+      driver == "net_af_packet" || driver == "net_tap" ||
+      (driver == "net_memif" && vdev_args_.find("zero-copy=yes") == std::string::npos);
+  if (!copies_in_tx || (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) == 0) return {};
+  // Two segments per frame; all of them come back inside tx_burst.
+  const unsigned count = 4 * kBurst + kPoolCache * 3 / 2;
+  const auto priv = static_cast<std::uint16_t>(
+      (sizeof(rte_mbuf_ext_shared_info) + RTE_MBUF_PRIV_ALIGN - 1) & ~std::size_t{RTE_MBUF_PRIV_ALIGN - 1});
+  const std::string name = "softrnic_sp" + std::to_string(g_pool_serial.fetch_add(1));
+  seg_pool_ = rte_pktmbuf_pool_create(name.c_str(), count, kPoolCache, priv,
+                                      RTE_PKTMBUF_HEADROOM + 64, socket_of(port_id_));
+  if (seg_pool_ == nullptr) {
+    return dpdk_error(rte_errno, "DPDK could not create the zero-copy segment pool of " +
+                                     device_name_);
+  }
+  zero_copy_min_ = config.zero_copy_min;
+  return {};
+}
+
 Result<void> DpdkPort::configure(std::uint16_t mtu) {
   rte_eth_conf conf{};
   conf.rxmode.mtu = mtu;
+  if (zero_copy_min_ != 0) conf.txmode.offloads = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   if (const int r = rte_eth_dev_configure(port_id_, 1, 1, &conf); r != 0) {
     return dpdk_error(
         r, "DPDK could not configure " + device_name_ + " with MTU " + std::to_string(mtu));
@@ -362,6 +391,14 @@ DpdkPort::~DpdkPort() {
                     device_name_, out);
     }
   }
+  if (seg_pool_ != nullptr) {
+    if (rte_mempool_in_use_count(seg_pool_) == 0) {
+      rte_mempool_free(seg_pool_);
+    } else {
+      spdlog::error("DPDK port {}: zero-copy segments still in use at destruction; pool left",
+                    device_name_);
+    }
+  }
 }
 
 // ---- data path ----
@@ -400,6 +437,67 @@ std::size_t DpdkPort::rx_burst(std::span<Packet*> out) {
   return n;
 }
 
+namespace {
+// rte_mbuf_ext_shared_info::free_cb: the PMD let go of a payload it read by reference.
+void ext_released(void*, void* opaque) {
+  static_cast<std::atomic<std::uint64_t>*>(opaque)->fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+bool DpdkPort::chain_external(rte_mbuf* m, Packet& p) {
+  const auto room = static_cast<std::uint32_t>(m->buf_len - m->data_off);
+  std::array<rte_mbuf*, 2> seg{};
+  if (zero_copy_min_ == 0 || rte_pktmbuf_alloc_bulk(seg_pool_, seg.data(), 2) != 0) {
+    if (p.frame_len() > room) return false;
+    flatten(p);
+    m->data_len = static_cast<std::uint16_t>(p.len);
+    m->pkt_len = p.len;
+    counters_.add(DpdkCounter::tx_zero_copy_copied);
+    return true;
+  }
+  rte_mbuf* e = seg[0];
+  rte_mbuf* t = seg[1];
+  auto* shinfo = static_cast<rte_mbuf_ext_shared_info*>(rte_mbuf_to_priv(e));
+  shinfo->free_cb = ext_released;
+  shinfo->fcb_opaque = &ext_released_;
+  rte_mbuf_ext_refcnt_set(shinfo, 1);
+  void* addr = const_cast<std::byte*>(p.ext);
+  const rte_iova_t iova = rte_eal_iova_mode() == RTE_IOVA_VA
+                              ? static_cast<rte_iova_t>(reinterpret_cast<std::uintptr_t>(addr))
+                              : RTE_BAD_IOVA;
+  rte_pktmbuf_attach_extbuf(e, addr, iova, static_cast<std::uint16_t>(p.ext_len), shinfo);
+  e->data_len = static_cast<std::uint16_t>(p.ext_len);
+  std::memcpy(rte_pktmbuf_mtod(t, void*), p.tail.data(), p.tail_len);
+  t->data_len = p.tail_len;
+  ++ext_attached_;
+  m->next = e;
+  e->next = t;
+  t->next = nullptr;
+  m->nb_segs = 3;
+  m->pkt_len = p.frame_len();
+  counters_.add(DpdkCounter::tx_zero_copy);
+  return true;
+}
+
+// Back to one segment: the transmit queue did not take the chain, and the caller keeps p.
+void DpdkPort::unchain(rte_mbuf* m) {
+  if (m->next == nullptr) return;
+  rte_pktmbuf_free(m->next);
+  m->next = nullptr;
+  m->nb_segs = 1;
+  m->pkt_len = m->data_len;
+}
+
+void DpdkPort::check_ext_released() {
+  const std::uint64_t released = ext_released_.load(std::memory_order_relaxed);
+  if (zero_copy_min_ == 0 || released == ext_attached_) return;
+  counters_.add(DpdkCounter::tx_ext_held, ext_attached_ - released);
+  zero_copy_min_ = 0;
+  spdlog::error("DPDK port {}: the PMD kept {} payloads sent by reference after tx_burst; "
+                "copying from now on",
+                device_name_, ext_attached_ - released);
+}
+
 std::size_t DpdkPort::tx_burst(std::span<Packet*> pkts) {
   const std::uint64_t max_frame = std::uint64_t{mtu_} + kFrameOverhead;
   std::size_t done = 0;
@@ -423,14 +521,17 @@ std::size_t DpdkPort::tx_burst(std::span<Packet*> pkts) {
         verdict[i] = DpdkCounter::tx_drop_runt;
         continue;
       }
-      if (at < buf || at - buf + p->len > m->buf_len || p->len > max_frame) continue;
-      verdict[i] = DpdkCounter::tx_packets;
+      if (at < buf || at - buf + p->len > m->buf_len || p->frame_len() > max_frame) continue;
       m->data_off = static_cast<std::uint16_t>(at - buf);
       m->data_len = static_cast<std::uint16_t>(p->len);
       m->pkt_len = p->len;
+      if (p->has_ext() || p->tail_len != 0) {
+        if (!chain_external(m, *p)) continue;
+      }
+      verdict[i] = DpdkCounter::tx_packets;
       // Given up before the PMD sees it: the peer's thread may receive it at once.
       own_slot(m).busy = false;
-      bytes += p->len;
+      bytes += m->pkt_len;
       mbufs[k] = m;
       index[k] = static_cast<std::uint8_t>(i);
       ++k;
@@ -439,8 +540,10 @@ std::size_t DpdkPort::tx_burst(std::span<Packet*> pkts) {
         k == 0 ? 0 : rte_eth_tx_burst(port_id_, 0, mbufs.data(), static_cast<std::uint16_t>(k));
     for (std::size_t j = sent; j < k; ++j) {
       own_slot(mbufs[j]).busy = true;  // still the caller's
-      bytes -= rte_pktmbuf_data_len(mbufs[j]);
+      bytes -= rte_pktmbuf_pkt_len(mbufs[j]);
+      unchain(mbufs[j]);
     }
+    check_ext_released();
     const std::size_t taken = sent == k ? chunk : index[sent];
     counters_.add(DpdkCounter::tx_packets, sent);
     counters_.add(DpdkCounter::tx_bytes, bytes);

@@ -33,6 +33,26 @@
 // port turns promiscuous so frames for it still arrive), else the device's, else (an all-zero
 // MAC, as net_ring has) a random locally administered one.
 //
+// Zero-copy transmit (Port::zero_copy_min): a packet whose payload the engine left in registered
+// memory (Packet::ext) goes out as a chain of three mbufs: the descriptor's own with the headers,
+// one attached to the payload as an external buffer (rte_pktmbuf_attach_extbuf; its shared info
+// lives in that mbuf's private area), and one with the pad and ICRC, the last two from a small
+// segment pool. This is offered only on PMDs that copy a chain into their ring and free it inside
+// rte_eth_tx_burst, so the payload is never read after tx_burst returns, which is the promise
+// Port makes the engine: net_af_packet, net_tap and net_memif (not with zero-copy=yes, whose
+// buffers wait for the peer). There the PMD's one copy replaces ours (the engine's copy into the
+// frame, done while computing the ICRC, is gone; it only reads the payload for the ICRC).
+// Payloads below zero_copy_min (default 1024 bytes) are copied: for small frames a copy is
+// cheaper than two more mbufs. Elsewhere everything is copied:
+//   - net_ring: the peer would read the payload after tx_burst returns (it linearizes the chain
+//     on receive), so a completion would have to wait for the peer;
+//   - net_af_xdp: DPDK 22.11's copy path sends the first segment only;
+//   - PCI NICs: they read by DMA after tx_burst returns (until the descriptor is cleaned), and the
+//     memory would need mapping for DMA (rte_extmem_register, rte_dev_dma_map).
+// Should a PMD still hold an external buffer after tx_burst (tx_ext_held), the port logs an error
+// and copies from then on. A packet with ext that cannot be chained (segment pool empty, zero copy
+// off) is copied into its own mbuf (tx_zero_copy_copied).
+//
 // Ownership and lifetime: packets must all be freed before the port that owns their pool is
 // destroyed (a ring pair: before either end is). Destruction drains the receive queue (and, for a
 // ring pair, both rings), stops and closes the device, removes the virtual device and frees the
@@ -56,6 +76,7 @@
 // Single-threaded like every port; the two ends of a ring pair may be driven by two threads.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -85,6 +106,9 @@ struct DpdkPortConfig {
   // Objects back to back, none moved past a page boundary (RTE_MEMPOOL_F_NO_IOVA_CONTIG). Set for
   // net_af_xdp (see create_vdev); harmless with IOVA as VA, where the pool is one virtual area.
   bool packed_pool = false;
+  // Payloads of at least this many bytes are sent by reference where the PMD allows (see above);
+  // 0: always copy.
+  std::uint32_t zero_copy_min = 1024;
 };
 
 enum class DpdkCounter : std::uint8_t {
@@ -101,6 +125,9 @@ enum class DpdkCounter : std::uint8_t {
   alloc_fail,           // alloc() found the pool empty
   free_invalid,         // free() or tx_burst of a packet not from a DpdkPort pool, or not the
                         // caller's (already freed or sent): ignored
+  tx_zero_copy,         // frames sent with their payload attached by reference
+  tx_zero_copy_copied,  // frames given by reference but copied (no segment mbufs, zero copy off)
+  tx_ext_held,          // external buffers the PMD still held after tx_burst: zero copy turned off
   count_
 };
 
@@ -130,6 +157,12 @@ constexpr std::string_view counter_name(DpdkCounter c) {
       return "alloc_fail";
     case DpdkCounter::free_invalid:
       return "free_invalid";
+    case DpdkCounter::tx_zero_copy:
+      return "tx_zero_copy";
+    case DpdkCounter::tx_zero_copy_copied:
+      return "tx_zero_copy_copied";
+    case DpdkCounter::tx_ext_held:
+      return "tx_ext_held";
     case DpdkCounter::count_:
       break;
   }
@@ -164,6 +197,7 @@ class DpdkPort final : public Port {
   std::uint32_t mtu() const override { return mtu_; }
   wire::MacAddr mac() const override { return mac_; }
   bool link_up() const override;
+  std::uint32_t zero_copy_min() const override { return zero_copy_min_; }
 
   [[nodiscard]] Result<void> set_mtu(std::uint32_t mtu);
   [[nodiscard]] Result<void> set_link_up(bool up);
@@ -188,11 +222,21 @@ class DpdkPort final : public Port {
   [[nodiscard]] Result<void> read_mtu();
   void drain();
   Packet* wrap_received(rte_mbuf* m);
+  [[nodiscard]] Result<void> open_zero_copy(const DpdkPortConfig& config);
+  // Hangs p's external payload and tail off m (or copies them into m); false: they do not fit.
+  bool chain_external(rte_mbuf* m, Packet& p);
+  void unchain(rte_mbuf* m);
+  void check_ext_released();
 
   std::uint16_t port_id_;
   std::string device_name_;
   bool remove_vdev_;
   rte_mempool* pool_ = nullptr;
+  rte_mempool* seg_pool_ = nullptr;  // zero copy: the payload and tail segments of a chain
+  std::string vdev_args_;            // the key=value part of a virtual device's string
+  std::uint32_t zero_copy_min_ = 0;  // 0: off
+  std::uint64_t ext_attached_ = 0;
+  std::atomic<std::uint64_t> ext_released_{0};  // bumped by the external buffers' free callback
   std::shared_ptr<RingLink> ring_;  // a ring pair's two rings, shared by both ends
   bool configured_ = false;
   bool started_ = false;

@@ -59,6 +59,7 @@ inline Packet* hand_out(rte_mbuf* m, MbufSlot& slot) {
   p.len = rte_pktmbuf_data_len(m);
   p.capacity = static_cast<std::uint32_t>(m->buf_len - m->data_off);
   p.flags = 0;
+  p.clear_ext();
   return &p;
 }
 

@@ -17,19 +17,19 @@ namespace {
 
 constexpr std::string_view kKeys =
     "name, proto, port, peer, socket, iface, role, mac, ip4, ip6, mtu, vlan, udp_port, "
-    "peer_udp_port, mpa_crc, faults, eal";
+    "peer_udp_port, mpa_crc, faults, eal, zero_copy";
 
 bool is_key(std::string_view k) {
   for (const std::string_view known :
        {"name", "proto", "port", "peer", "socket", "iface", "role", "mac", "ip4", "ip6", "mtu",
-        "vlan", "udp_port", "peer_udp_port", "mpa_crc", "faults", "eal"}) {
+        "vlan", "udp_port", "peer_udp_port", "mpa_crc", "faults", "eal", "zero_copy"}) {
     if (k == known) return true;
   }
   return false;
 }
 
 bool is_numeric_key(std::string_view k) {
-  return k == "mtu" || k == "vlan" || k == "udp_port" || k == "peer_udp_port";
+  return k == "mtu" || k == "vlan" || k == "udp_port" || k == "peer_udp_port" || k == "zero_copy";
 }
 bool is_list_key(std::string_view k) { return k == "ip4" || k == "ip6" || k == "eal"; }
 
@@ -161,7 +161,7 @@ Result<DeviceSpec> device_from_table(const toml::table& t, const std::string& fi
   };
   for (const std::string_view key :
        {"name", "proto", "role", "mac", "ip4", "ip6", "mtu", "vlan", "udp_port", "peer_udp_port",
-        "mpa_crc", "faults"}) {
+        "mpa_crc", "faults", "zero_copy"}) {
     if (const auto it = fields.find(key); it != fields.end())
       for (const Item& i : it->second) add(key, i.text);
   }

@@ -66,6 +66,7 @@ std::unexpected<Error> device_error(const DeviceSpec& s, const Error& e) {
 DpdkPortConfig dpdk_config(const DeviceSpec& s) {
   DpdkPortConfig c;
   if (s.mtu) c.mtu = *s.mtu;
+  if (s.zero_copy) c.zero_copy_min = *s.zero_copy;
   c.mac = s.mac;
   return c;
 }

@@ -194,6 +194,14 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
       auto f = parse_link_faults(val);
       if (!f) return field_error("faults", f.error().message);
       s.faults = format_link_faults(*f);
+    } else if (key == "zero_copy") {
+      if (val == "off") {
+        s.zero_copy = 0;
+      } else {
+        auto n = number<std::uint32_t>(val, 64, 9216);
+        if (!n) return field_error("zero_copy", "'" + std::string(val) + "' (accepted: off, or bytes in 64..9216)");
+        s.zero_copy = *n;
+      }
     } else if (key == "eal") {
       for (const auto a : split(val, ' '))
         if (!a.empty()) s.eal.emplace_back(a);
@@ -201,7 +209,7 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
       return make_error(Errc::invalid_argument,
                         "unknown field '" + std::string(key) +
                             "' (accepted: name, proto, port, role, mac, ip4, ip6, mtu, vlan, udp_port, "
-                            "peer_udp_port, mpa_crc, faults, eal)");
+                            "peer_udp_port, mpa_crc, faults, eal, zero_copy)");
     }
   }
   if (!have_name) return field_error("name", "every device needs a name");
@@ -210,6 +218,7 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
   if ((udp_port || peer_udp_port) && s.port != PortKind::uring)
     return field_error(udp_port ? "udp_port" : "peer_udp_port", "applies only to port=uring");
   if (!s.eal.empty() && !s.uses_dpdk()) return field_error("eal", "applies only to DPDK ports");
+  if (s.zero_copy && !s.uses_dpdk()) return field_error("zero_copy", "applies only to DPDK ports");
   if (s.mpa_crc && s.proto != DeviceProto::iwarp) return field_error("mpa_crc", "applies only to proto=iwarp");
   if (!s.faults.empty() && s.proto == DeviceProto::iwarp)
     return field_error("faults", "applies to frames, so to proto=roce: iWARP rides on the kernel's TCP, which "
@@ -240,6 +249,7 @@ std::string format_device_spec(const DeviceSpec& s) {
   if (s.peer_udp_port) out += ",peer_udp_port=" + std::to_string(*s.peer_udp_port);
   if (s.mpa_crc) out += std::string(",mpa_crc=") + (*s.mpa_crc ? "on" : "off");
   if (!s.faults.empty()) out += ",faults=" + s.faults;
+  if (s.zero_copy) out += ",zero_copy=" + (*s.zero_copy == 0 ? std::string("off") : std::to_string(*s.zero_copy));
   if (!s.eal.empty()) {
     out += ",eal=";
     for (std::size_t i = 0; i < s.eal.size(); ++i) out += (i ? " " : "") + s.eal[i];
@@ -252,7 +262,7 @@ bool operator==(const DeviceSpec& a, const DeviceSpec& b) {
          a.socket == b.socket && a.role == b.role && a.iface == b.iface && a.pci_addr == b.pci_addr &&
          a.udp_port == b.udp_port && a.peer_udp_port == b.peer_udp_port && a.mac == b.mac &&
          a.ip4 == b.ip4 && a.ip6 == b.ip6 && a.mtu == b.mtu && a.vlan == b.vlan && a.mpa_crc == b.mpa_crc &&
-         a.faults == b.faults && a.eal == b.eal;
+         a.faults == b.faults && a.eal == b.eal && a.zero_copy == b.zero_copy;
 }
 
 }  // namespace softrnic::transport

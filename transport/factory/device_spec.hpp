@@ -19,6 +19,9 @@
 //   mtu=N                   link MTU, 68..9216 (path MTU follows: the largest IB MTU that fits)
 //   vlan=N                  802.1Q VLAN ID 1..4094
 //   eal=ARGS                DPDK EAL arguments, space-separated (replace the embedded defaults)
+//   zero_copy=N|off         DPDK ports: payloads of at least N bytes (64..9216, default 1024) are
+//                           sent by reference from registered memory where the PMD allows
+//                           (af_packet, tap, memif); off: always copy
 //   mpa_crc=on|off          proto=iwarp: ask the peer for MPA CRC32c (default on; a peer's
 //                           request is always honoured)
 //   faults=KEY=V:KEY=V...   seeded wire faults between the device and its port, on transmit,
@@ -80,6 +83,7 @@ struct DeviceSpec {
   std::optional<bool> mpa_crc;  // iwarp: ask for MPA CRC32c (default on)
   std::string faults;           // link faults, canonical text (format_link_faults); empty: none
   std::vector<std::string> eal;
+  std::optional<std::uint32_t> zero_copy;  // DPDK: smallest payload sent by reference; 0: off
 
   bool uses_dpdk() const {
     return port != PortKind::loopback && port != PortKind::uring;

@@ -51,6 +51,7 @@ LoopbackWire::LoopbackWire(const LoopbackConfig& config)
   }
   a_.reset(new LoopbackPort(*this, config.mtu, config.mac_a, config.rx_ring_packets));
   b_.reset(new LoopbackPort(*this, config.mtu, config.mac_b, config.rx_ring_packets));
+  a_->zero_copy_min_ = b_->zero_copy_min_ = config.zero_copy_min;
   a_->peer_ = b_.get();
   b_->peer_ = a_.get();
 }
@@ -71,6 +72,7 @@ Packet* LoopbackWire::pool_take() {
   p->data = storage_.data() + i * buffer_size_;
   p->capacity = buffer_size_;
   p->len = 0;
+  p->clear_ext();
   p->port_private = i;
   return p;
 }
@@ -132,7 +134,7 @@ std::size_t LoopbackPort::tx_burst(std::span<Packet*> pkts) {
       free(p);
       continue;
     }
-    if (p->len > max_frame() || p->len > p->capacity) {
+    if (p->frame_len() > max_frame() || p->frame_len() > p->capacity) {
       counters_.add(LoopbackCounter::tx_drop_oversize);
       free(p);
       continue;
@@ -146,6 +148,7 @@ std::size_t LoopbackPort::tx_burst(std::span<Packet*> pkts) {
       counters_.add(LoopbackCounter::tx_ring_full, pkts.size() - n);
       break;  // pkts[n..] stay with the caller
     }
+    flatten(*p);  // a payload by reference is read now, never after tx_burst returns
     if (tx_capture_) tx_capture_(p->bytes());
     counters_.add(LoopbackCounter::tx_packets);
     counters_.add(LoopbackCounter::tx_bytes, p->len);

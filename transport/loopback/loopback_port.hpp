@@ -32,6 +32,10 @@ struct LoopbackConfig {
   std::size_t rx_ring_packets = 512;      // per end
   wire::MacAddr mac_a = {0x02, 0x00, 0x00, 0x00, 0x00, 0x0a};
   wire::MacAddr mac_b = {0x02, 0x00, 0x00, 0x00, 0x00, 0x0b};
+  // Offer zero-copy transmit for payloads of at least this many bytes (0: no). The wire copies
+  // them into the frame inside tx_burst, as a copying NIC driver does, so the engine's
+  // by-reference path runs without DPDK.
+  std::uint32_t zero_copy_min = 0;
 };
 
 enum class LoopbackCounter : std::uint8_t {
@@ -96,6 +100,7 @@ class LoopbackPort final : public Port {
   std::uint32_t mtu() const override { return mtu_; }
   wire::MacAddr mac() const override { return mac_; }
   bool link_up() const override;
+  std::uint32_t zero_copy_min() const override { return zero_copy_min_; }
 
   void set_tx_capture(TxCapture capture) { tx_capture_ = std::move(capture); }
   const Counters<LoopbackCounter>& counters() const { return counters_; }
@@ -114,6 +119,7 @@ class LoopbackPort final : public Port {
   LoopbackPort* peer_ = nullptr;
   std::uint32_t mtu_;
   wire::MacAddr mac_;
+  std::uint32_t zero_copy_min_ = 0;
   std::vector<Packet*> rx_ring_;  // fixed size, never grows
   std::size_t rx_head_ = 0;       // oldest frame
   std::size_t rx_count_ = 0;
