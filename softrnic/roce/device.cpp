@@ -26,6 +26,8 @@ std::string_view counter_name(DeviceCounter c) {
 
 namespace {
 
+constexpr std::uint8_t kOpAcknowledge = 0x11;  // RC ACKNOWLEDGE (ACKs and NAKs)
+
 engine::GidTable make_gid_table(const DeviceConfig& c, const Port& port) {
   engine::GidTableConfig gc;
   gc.mac = c.mac;
@@ -194,6 +196,7 @@ void Device::answer_neighbour_frame(const wire::ParsedFrame& p) {
     return;
   }
   reply->len = static_cast<std::uint32_t>(r.reply_len);
+  tx_acks_only_ = false;
   tx_[tx_count_++] = reply;
   if (tx_count_ == kBurst) flush_tx();
 }
@@ -217,6 +220,7 @@ void Device::send_neighbour_requests() {
       continue;
     }
     pkts[i]->len = static_cast<std::uint32_t>(bufs[i].len);
+    tx_acks_only_ = false;
     tx_[tx_count_++] = pkts[i];
     if (tx_count_ == kBurst) flush_tx();
   }
@@ -400,6 +404,7 @@ bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& e
   }
   s->bth = bth;
   s->ext = ext;
+  if (bth.opcode != kOpAcknowledge) tx_acks_only_ = false;
   // IPv4 identification 0 with DF (IP_PMTUDISC_DO): what a kernel UDP socket sends too, so a
   // socket port's peer computes the same ICRC (the ICRC covers the ID).
   s->ip.id = 0;
@@ -456,6 +461,14 @@ bool Device::queue_tx(Qp& qp, Packet* p) {
 
 void Device::flush_tx() {
   tx_ext_queued_ = false;
+  if (tx_acks_held_ && !tx_acks_only_) {
+    // The held ACKs go last: what this turn made (the reply) need not wait behind them.
+    std::rotate(tx_.begin(), tx_.begin() + static_cast<std::ptrdiff_t>(tx_acks_held_count_),
+                tx_.begin() + static_cast<std::ptrdiff_t>(tx_count_));
+    add(DeviceCounter::tx_acks_coalesced);
+  }
+  tx_acks_only_ = true;
+  tx_acks_held_ = false;
   if (tx_count_ == 0) return;
   const std::size_t sent = port_.tx_burst(std::span<Packet*>(tx_.data(), tx_count_));
   for (std::size_t i = sent; i < tx_count_; ++i) {
@@ -707,9 +720,15 @@ std::size_t Device::poll() {
   const std::uint64_t before = counters_.get(DeviceCounter::tx_packets);
   for (std::size_t i = 0; i < live_qps_.size(); ++i) run_qp(*live_qps_[i]);
   send_neighbour_requests();
-  flush_tx();
+  std::size_t held = 0;
+  if (config_.coalesce_acks && tx_count_ != 0 && tx_acks_only_ && !tx_acks_held_) {
+    tx_acks_held_ = true;
+    tx_acks_held_count_ = held = tx_count_;
+  } else {
+    flush_tx();
+  }
   for (auto& cq : cqs_) cq->service();
-  return n + (counters_.get(DeviceCounter::tx_packets) - before);
+  return n + held + (counters_.get(DeviceCounter::tx_packets) - before);
 }
 
 }  // namespace softrnic::roce

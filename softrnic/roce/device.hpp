@@ -36,6 +36,12 @@ struct DeviceConfig {
   wire::UdpChecksum udp_checksum = wire::UdpChecksum::zero;
   std::uint64_t cnp_interval_ns = 50'000;  // at most one CNP per QP per interval
   std::uint32_t max_unacked_packets = 512;
+  // A turn of poll() that would send acknowledgements only keeps them for one more turn, so that
+  // they leave after what the next turn sends (typically the reply a consumer posts on seeing the
+  // message they acknowledge): one transmit, often one system call, instead of two, and the reply
+  // does not wait behind the ACK. poll() reports the held frames as work, so an adaptive loop
+  // does not go to sleep on them. IBA 9.7.5.1.1 lets a responder coalesce and delay ACKs.
+  bool coalesce_acks = true;
   std::uint8_t ipv4_prefix = 24;  // subnet of the IPv4 gids (source selection, ARP scope)
   std::uint8_t ipv6_prefix = 64;
   std::optional<std::uint16_t> vlan;  // 802.1Q VLAN ID of the device's addresses
@@ -62,6 +68,7 @@ struct DeviceConfig {
   X(tx_drop_no_buffer)              \
   X(tx_drop_port_full)              \
   X(tx_zero_copy)                   \
+  X(tx_acks_coalesced)              \
   X(retransmits)                    \
   X(cnp_sent)                       \
   X(cnp_received)                   \
@@ -189,6 +196,9 @@ class Device {
   // Payloads of at least this many bytes go to the port by reference (~0: the port copies all).
   std::uint32_t zero_copy_min_;
   bool tx_ext_queued_ = false;  // tx_ holds a frame that reads registered memory
+  bool tx_acks_only_ = true;    // tx_ holds acknowledgements (opcode ACKNOWLEDGE) and nothing else
+  bool tx_acks_held_ = false;   // ... and has been kept back for one turn already
+  std::size_t tx_acks_held_count_ = 0;  // the first this many of tx_ are held ACKs
   ControlQueue<Device> control_;
 };
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "wire/parse.hpp"
 
 namespace softrnic::roce::test {
 namespace {
@@ -208,6 +209,60 @@ TEST(RcZeroLength, ZeroLengthSendWriteAndReadComplete) {
   for (const auto& c : sc) EXPECT_EQ(c.status, verbs::WcStatus::success);
   EXPECT_EQ(rc[0].status, verbs::WcStatus::success);
   EXPECT_EQ(rc[0].byte_len, 0u);
+}
+
+// A turn that would send ACKs only keeps them one turn, and they leave after what the next turn
+// sends: here the reply B posts on seeing the message. Without a reply they leave alone
+// a turn later.
+TEST(RcAckCoalescing, AnAckOnlyTurnWaitsOneTurnAndLeavesWithTheReply) {
+  PipeWire wire;
+  VirtualClock clock;
+  TwoDevices devs(wire.a, wire.b, clock);
+  devs.connect(verbs::QpType::rc, 1024);
+  int b_turn = 0;
+  std::vector<std::pair<int, std::uint8_t>> b_sent;  // (B's turn, opcode)
+  wire.filter = [&](int side, Packet& p) {
+    if (side == 1) b_sent.emplace_back(b_turn, wire::read_bth(wire::parse_frame(p.bytes())->bth()).opcode);
+    return true;
+  };
+  std::vector<std::byte> a(64), b(64);
+  const auto acc = verbs::kLocalWrite | verbs::kZeroBased;
+  const auto ka = *devs.a.dev->memory().register_mr(devs.a.pd, a.data(), 64, 0, acc);
+  const auto kb = *devs.b.dev->memory().register_mr(devs.b.pd, b.data(), 64, 0, acc);
+  for (Endpoint* e : {&devs.a, &devs.b}) {
+    RecvWr r;
+    r.num_sge = 1;
+    r.sg[0] = {0, 64, e == &devs.a ? ka : kb};
+    ASSERT_TRUE(e->dev->post_recv(*e->qp, r));
+    ASSERT_TRUE(e->dev->post_recv(*e->qp, r));
+  }
+  SendWr s;
+  s.flags = verbs::kSignaled;
+  s.num_sge = 1;
+  s.sg[0] = {0, 64, ka};
+  for (int round = 0; round < 2; ++round) {
+    b_sent.clear();
+    ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+    devs.a.dev->poll();  // the SEND
+    b_turn = 1;
+    EXPECT_GT(devs.b.dev->poll(), 0u) << "held ACKs count as work";
+    EXPECT_TRUE(b_sent.empty()) << "round " << round << ": the ACK left in the turn that made it";
+    ASSERT_EQ(devs.drain(devs.b.rcq).size(), 1u);
+    if (round == 0) {  // B answers
+      SendWr reply = s;
+      reply.sg[0] = {0, 64, kb};
+      ASSERT_TRUE(devs.b.dev->post_send(*devs.b.qp, reply));
+    }
+    b_turn = 2;
+    devs.b.dev->poll();
+    const std::vector<std::pair<int, std::uint8_t>> want =
+        round == 0 ? std::vector<std::pair<int, std::uint8_t>>{{2, 0x04}, {2, 0x11}}
+                   : std::vector<std::pair<int, std::uint8_t>>{{2, 0x11}};
+    EXPECT_EQ(b_sent, want) << "round " << round;
+    ASSERT_TRUE(devs.run_until([&] { return devs.a.scq->size() >= 1; }));
+    devs.drain(devs.a.scq);
+  }
+  EXPECT_EQ(devs.b.dev->counters().get(DeviceCounter::tx_acks_coalesced), 1u);
 }
 
 }  // namespace
