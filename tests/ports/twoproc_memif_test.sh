@@ -23,7 +23,10 @@ run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX OOB_ADDR
   local fam=$1 a1=$2 a2=$3 pfx=$4 oob=$5 key
   [ "$fam" = 4 ] && key=ip4 || key=ip6
   local sock="$tmp/memif$fam.sock"
-  "$peer" "name=s,port=memif:socket=$sock,role=server,$key=$a1/$pfx" server "$oob" "$oob_port" \
+  # IPv6 sends every payload of 64 bytes or more by reference (zero copy), IPv4 copies them.
+  local zc=""
+  [ "$fam" = 6 ] && zc=",zero_copy=64"
+  "$peer" "name=s,port=memif:socket=$sock,role=server,$key=$a1/$pfx$zc" server "$oob" "$oob_port" \
     > "$tmp/s$fam.log" 2>&1 &
   local spid=$!; pids+=("$spid")
   # A memif client needs the server's socket: DPDK fails its start when nobody listens yet. DPDK
@@ -34,7 +37,7 @@ run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX OOB_ADDR
     kill -0 "$spid" 2>/dev/null || break
     sleep 0.1
   done
-  "$peer" "name=c,port=memif:socket=$sock,role=client,$key=$a2/$pfx" client "$oob" "$oob_port" \
+  "$peer" "name=c,port=memif:socket=$sock,role=client,$key=$a2/$pfx$zc" client "$oob" "$oob_port" \
     > "$tmp/c$fam.log" 2>&1
   local crc=$?
   [ $crc -eq 77 ] && kill "$spid" 2>/dev/null
@@ -49,7 +52,11 @@ run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX OOB_ADDR
     echo "FAIL: IPv$fam: ${why#twoproc_peer: }"; rc=1; return
   fi
   if [ $crc -ne 0 ] || [ $src -ne 0 ]; then echo "FAIL: IPv$fam over memif (server $src, client $crc)"; rc=1; return; fi
-  echo "IPv$fam over memif: ok"
+  local by_ref=no
+  grep -q 'DPDK port counters:.* tx_zero_copy=[1-9]' "$tmp/c$fam.log" && by_ref=yes
+  if [ -n "$zc" ] && [ $by_ref = no ]; then echo "FAIL: IPv$fam: no payload went by reference"; rc=1; return; fi
+  if [ -z "$zc" ] && [ $by_ref = yes ]; then echo "FAIL: IPv$fam: payloads went by reference below the default threshold"; rc=1; return; fi
+  echo "IPv$fam over memif: ok (payloads by reference: $by_ref)"
   oob_port=$((oob_port + 1))
 }
 run_pair 4 198.18.0.1 198.18.0.2 24 127.0.0.1

@@ -19,7 +19,7 @@
 //   mtu=N                   link MTU, 68..9216 (path MTU follows: the largest IB MTU that fits)
 //   vlan=N                  802.1Q VLAN ID 1..4094
 //   eal=ARGS                DPDK EAL arguments, space-separated (replace the embedded defaults)
-//   zero_copy=N|off         DPDK ports: payloads of at least N bytes (64..9216, default 1024) are
+//   zero_copy=N|off         DPDK ports: payloads of at least N bytes (64..9216, default 2048) are
 //                           sent by reference from registered memory where the PMD allows
 //                           (af_packet, tap, memif); off: always copy
 //   mpa_crc=on|off          proto=iwarp: ask the peer for MPA CRC32c (default on; a peer's
