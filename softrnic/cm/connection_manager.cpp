@@ -137,7 +137,7 @@ struct ConnectionManager::Impl {
   std::uint16_t next_port = 0;
   std::uint64_t guid = 0;
 
-  std::uint64_t now() const { return dev.now(); }
+  std::uint64_t now() const { return dev.clock().now_ns(); }
 
   Result<void> setup();
   void post_recv(std::uint32_t slot);

@@ -55,7 +55,8 @@ Device::Device(Port& port, Clock& clock, DeviceConfig config)
       memory_(config_.limits),
       gids_(make_gid_table(config_, port)),
       neighbours_(gids_, config_.neighbours),
-      zero_copy_min_(port.zero_copy_min() == 0 ? ~std::uint32_t{0} : port.zero_copy_min()) {
+      zero_copy_min_(port.zero_copy_min() == 0 ? ~std::uint32_t{0} : port.zero_copy_min()),
+      now_(clock.now_ns()) {
   qps_.resize(2);  // QPN 0 is invalid on RoCE, 1 is the GSI QP
 }
 
@@ -162,7 +163,7 @@ void Device::prepare_tx_spec(Qp& qp) {
 }
 
 bool Device::resolve_peer(Qp& qp) {
-  const auto r = neighbours_.resolve(qp.attr.av.dst_gid, qp.attr.av.src_gid, clock_.now_ns());
+  const auto r = neighbours_.resolve(qp.attr.av.dst_gid, qp.attr.av.src_gid, now_);
   if (r.pending()) return false;
   if (r.failed()) {
     // Like a transport retry that ran out: the first WR fails, the QP goes to ERR, and the
@@ -190,7 +191,7 @@ void Device::answer_neighbour_frame(const wire::ParsedFrame& p) {
     add(DeviceCounter::tx_drop_no_buffer);
     return;
   }
-  const auto r = neighbours_.handle(p, clock_.now_ns(), reply->room());
+  const auto r = neighbours_.handle(p, now_, reply->room());
   if (r.reply_len == 0) {
     port_.free(reply);
     return;
@@ -202,7 +203,7 @@ void Device::answer_neighbour_frame(const wire::ParsedFrame& p) {
 }
 
 void Device::send_neighbour_requests() {
-  const std::uint64_t now = clock_.now_ns();
+  const std::uint64_t now = now_;
   if (!neighbours_.due(now)) return;
   constexpr std::size_t kMax = 8;
   std::array<Packet*, kMax> pkts{};
@@ -682,7 +683,7 @@ void Device::receive(Packet* pkt) {
   if (ecn == 3) {
     // RoCEv2 A17.9.3: a CE-marked packet makes the notification point send a CNP to the
     // sender's QP, at most one per QP per interval.
-    const std::uint64_t now = clock_.now_ns();
+    const std::uint64_t now = now_;
     if (!qp->cnp_sent_once || now - qp->last_cnp_ns >= config_.cnp_interval_ns) {
       qp->cnp_sent_once = true;
       qp->last_cnp_ns = now;
@@ -710,6 +711,7 @@ void Device::receive(Packet* pkt) {
 void Device::submit(std::function<void(Device&)> op) { control_.submit(std::move(op)); }
 
 std::size_t Device::poll() {
+  now_ = clock_.now_ns();
   control_.run(*this);
   std::array<Packet*, kBurst> rx;
   const std::size_t n = port_.rx_burst(rx);

@@ -148,7 +148,11 @@ class Device {
   // The MAC of a neighbour (ARP / IPv6 ND through the neighbour table; call again while pending).
   // Ports without a link layer resolve at once with no MAC. Engine thread only.
   engine::Resolution resolve_neighbour(const wire::Ipv6Addr& dst, const wire::Ipv6Addr& src);
-  std::uint64_t now() const { return clock_.now_ns(); }
+  // The clock as read when the current poll() began (timers need no finer grain, and a clock read
+  // costs more than handling a small packet); outside poll(), as of the last one.
+  std::uint64_t now() const { return now_; }
+  // The clock itself, for work outside poll() (connection management timers).
+  const Clock& clock() const { return clock_; }
 
   // --- used by the protocol machines (requester.cpp, completer.cpp, responder.cpp) ---
   // Builds and queues one packet of qp; payload is gathered by `fill` (may be empty).
@@ -200,6 +204,7 @@ class Device {
   bool tx_acks_held_ = false;   // ... and has been kept back for one turn already
   std::size_t tx_acks_held_count_ = 0;  // the first this many of tx_ are held ACKs
   ControlQueue<Device> control_;
+  std::uint64_t now_;
 };
 
 // The protocol machines (one file each).
