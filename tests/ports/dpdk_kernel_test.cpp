@@ -189,6 +189,44 @@ TEST_F(DpdkTest, AfPacketPortsOnAVethPairMoveFramesBothWays) {
   b->reset();
 }
 
+// ethdev holds af_packet at MTU 1500, but the port follows a larger MTU of its interface: a
+// 4200-byte veth carries whole 4214-byte untagged frames (RoCE's 4096-byte path MTU).
+TEST_F(DpdkTest, AfPacketFollowsTheInterfacesMtuAbove1500) {
+  TestNamespace ns("afpj");
+  if (!ns.ok()) GTEST_SKIP() << "SKIPPED: " << ns.error();
+  ASSERT_TRUE(ns.sh("ip link add va mtu 4200 type veth peer name vb mtu 4200"));
+  ASSERT_TRUE(ns.sh("ip link set va up"));
+  ASSERT_TRUE(ns.sh("ip link set vb up"));
+  Result<std::unique_ptr<DpdkPort>> a = make_error(Errc::not_found, "not created");
+  Result<std::unique_ptr<DpdkPort>> b = make_error(Errc::not_found, "not created");
+  Result<std::unique_ptr<DpdkPort>> pinned = make_error(Errc::not_found, "not created");
+  ASSERT_TRUE(ns.inside([&] {
+    a = DpdkPort::create_vdev("net_af_packet30,iface=va");
+    b = DpdkPort::create_vdev("net_af_packet31,iface=vb");
+  }));
+  ASSERT_TRUE(a) << a.error().to_string();
+  ASSERT_TRUE(b) << b.error().to_string();
+  EXPECT_EQ((*a)->mtu(), 4200u);
+  EXPECT_EQ((*b)->max_frame(), 4218u);
+  ASSERT_TRUE(wait_link_up(**a) && wait_link_up(**b));
+  for (std::uint32_t len : {60u, 1514u, 3000u, 4214u}) {
+    send_test_frames(**a, len, 32, len);
+    EXPECT_EQ(receive_test_frames(**b, len, 32, len), 32u) << len;
+    send_test_frames(**b, len, 32, len);
+    EXPECT_EQ(receive_test_frames(**a, len, 32, len), 32u) << len;
+  }
+  a->reset();
+  b->reset();
+  // Mbufs smaller than the interface's frames: the port's MTU is what they hold.
+  DpdkPortConfig small;
+  small.frame_room = 2048;
+  ASSERT_TRUE(ns.inside([&] { pinned = DpdkPort::create_vdev("net_af_packet32,iface=va", small); }));
+  ASSERT_TRUE(pinned) << pinned.error().to_string();
+  EXPECT_LE((*pinned)->max_frame(), 2048u);
+  EXPECT_GT((*pinned)->mtu(), 1500u);
+  pinned->reset();
+}
+
 TEST_F(DpdkTest, TapPortComesUpInATestNamespaceAndTheKernelReceivesItsFrames) {
   TestNamespace ns("tap");
   if (!ns.ok()) GTEST_SKIP() << "SKIPPED: " << ns.error();

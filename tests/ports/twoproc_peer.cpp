@@ -15,6 +15,7 @@
 // Link-layer ports (DPDK) resolve the peer's MAC by ARP / IPv6 ND: the RC QP's address vector is
 // left without one, and the MAC the engine found must equal the one the peer announced. The UD
 // address handle then uses that resolved MAC.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -163,7 +164,8 @@ int main(int argc, char** argv) {
   me.addr = k_cell;    // and runs its atomics on `cell` (its key travels in addr)
   me.gid = dev.config().gids.front();
   me.mac = dev.config().mac;
-  me.mtu = 1024;
+  // The largest path MTU the link takes (4096 on a 4200-byte link), at most what the peer takes.
+  me.mtu = dev.active_mtu(engine::is_ipv4_mapped(me.gid) ? wire::IpVersion::v4 : wire::IpVersion::v6);
   me.ud_qpn = ud->qpn;
   me.qkey = my_qkey;
   auto peer = server ? transport::oob_serve(oob_addr, oob_port, me, std::chrono::seconds(20))
@@ -173,6 +175,8 @@ int main(int argc, char** argv) {
 
   roce::QpConnectOptions o;
   o.sq_psn = Psn{me.psn};
+  o.pmtu = std::min(me.mtu, peer->mtu);
+  std::printf("twoproc_peer %s: path MTU %u\n", argv[2], o.pmtu);
   // MAC left out: ARP / ND finds it (a socket port needs none).
   if (auto r = roce::connect_qp(dev, *qp, me.gid, {peer->qpn, Psn{peer->psn}, peer->gid, {}}, o);
       !r)

@@ -28,6 +28,7 @@
 # runtime folder or a telemetry socket.
 set -u
 peer=${1:?peer binary}; shared=${2:?shared dir}; kind=${3:?uring, af_packet or af_xdp}; loss=${4:-0}
+link_mtu=${5:-1500}  # of every link of the wire; above 1500 the devices use a larger path MTU
 case "$kind" in uring|af_packet|af_xdp) ;; *) echo "FAIL: unknown port kind '$kind'"; exit 1;; esac
 if [ "$(id -u)" -ne 0 ]; then echo "SKIPPED: needs root to create network namespaces"; exit 77; fi
 command -v ip >/dev/null || { echo "SKIPPED: iproute2 (ip) is not installed"; exit 77; }
@@ -89,6 +90,16 @@ else
   oob4=198.19.255.1; oob6=198.19.255.1
 fi
 
+if [ "$link_mtu" != 1500 ]; then
+  for n in 1 2; do
+    ns=ns$n; v=v$n; m=m$n
+    ip -n "${!ns}" link set "${!v}" mtu "$link_mtu" || exit 1
+    [ "$kind" = uring ] || ip -n "$nst" link set "${!m}" mtu "$link_mtu" || exit 1
+  done
+  [ "$kind" = uring ] || ip -n "$nst" link set br0 mtu "$link_mtu" || exit 1
+  echo "links at MTU $link_mtu"
+fi
+
 if [ "$loss" != 0 ]; then
   [ "$kind" = uring ] || { echo "FAIL: LOSS applies to KIND uring"; exit 1; }
   . "$(dirname "$0")/../common/wire_loss.sh"
@@ -147,6 +158,14 @@ run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX
   local frames
   frames=$(grep -c ';' "$tmp/verify$fam.log")
   echo "IPv$fam: capture of $frames RoCE frames verified by pcap_verify.sh"
+  if [ "$link_mtu" -ge 4176 ]; then
+    # RoCE's 4096-byte path MTU: the client said so, and frames that size crossed the wire.
+    local big
+    big=$(tshark -n -r "$cap" -Y 'frame.len > 4000' 2>/dev/null | wc -l)
+    grep -q 'path MTU 4096' "$tmp/c$fam.log" || { echo "FAIL: IPv$fam: path MTU is not 4096"; rc=1; }
+    echo "IPv$fam: $big frames above 4000 bytes on the wire"
+    [ "$big" -ge 1 ] || { echo "FAIL: IPv$fam: no frame above 4000 bytes"; rc=1; }
+  fi
   [ "$frames" -gt 4 ] || { echo "FAIL: too few frames captured"; rc=1; }
   # Every operation is on the wire: SEND ONLY/FIRST, RDMA WRITE, RDMA READ REQUEST, COMPARE_SWAP,
   # FETCH_ADD and UD SEND ONLY (BTH opcodes 0/4, 6/10, 12, 19, 20, 100).

@@ -1,5 +1,7 @@
 #include "dpdk/dpdk_port.hpp"
 
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <rte_bus_vdev.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
@@ -9,6 +11,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,6 +91,57 @@ std::uint32_t object_size(std::uint32_t frame_room, unsigned flags) {
   return rte_mempool_calc_obj_size(elt, flags, nullptr);
 }
 
+// The MTU of kernel interface `iface` in this thread's network namespace; 0 when unknown.
+std::uint32_t kernel_mtu(const std::string& iface) {
+  if (iface.empty() || iface.size() >= IFNAMSIZ) return 0;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, iface.data(), iface.size());
+  const bool ok = ::ioctl(fd, SIOCGIFMTU, &ifr) == 0;
+  ::close(fd);
+  return ok && ifr.ifr_mtu > 0 ? static_cast<std::uint32_t>(ifr.ifr_mtu) : 0;
+}
+
+// The value of key=VALUE in a vdev's argument string; empty when absent.
+std::string vdev_arg(std::string_view args, std::string_view key) {
+  std::size_t at = 0;
+  while (at <= args.size()) {
+    const std::size_t end = std::min(args.find(',', at), args.size());
+    const std::string_view kv = args.substr(at, end - at);
+    if (kv.size() > key.size() && kv.starts_with(key) && kv[key.size()] == '=')
+      return std::string(kv.substr(key.size() + 1));
+    at = end + 1;
+  }
+  return {};
+}
+
+// net_af_packet on an interface whose MTU is above 1500: DPDK 22.11's ethdev holds the port's
+// MTU at 1500 (the PMD reports a 1518-byte max_rx_pktlen), though the PMD moves whatever frame
+// its ring slots hold. Slots sized for the interface's frames (framesz, at most what an mbuf
+// takes) let the port carry them; returns the MTU they allow (0: nothing to do) and adds the
+// slot arguments to args.
+std::uint32_t fit_af_packet_frames(const std::string& name, std::string& args,
+                                   std::uint32_t frame_room) {
+  if (!name.starts_with("net_af_packet") || !vdev_arg(args, "framesz").empty() ||
+      !vdev_arg(args, "blocksz").empty())
+    return 0;
+  const std::uint32_t link = kernel_mtu(vdev_arg(args, "iface"));
+  if (link <= 1500) return 0;
+  // A slot holds the frame after the PMD's tpacket header (minus the sockaddr_ll it overlaps);
+  // the PMD refuses slots whose frame room is above the mbuf's. It addresses slot i at
+  // i * framesz, so a block must hold whole slots: slots of a multiple of 256 bytes, 16 to a
+  // block, make blocks of whole pages.
+  constexpr std::uint32_t kSlotHeader = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
+  const std::uint32_t want = (link + kFrameOverhead + kSlotHeader + 255) & ~255u;
+  const std::uint32_t framesz = std::min(want, (frame_room + kSlotHeader) & ~255u);
+  const std::uint32_t blocksz = framesz * 16;
+  if (blocksz % static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE)) != 0) return 0;
+  args += (args.empty() ? "" : ",") + std::string("framesz=") + std::to_string(framesz) +
+          ",blocksz=" + std::to_string(blocksz);
+  return std::min(link, framesz - kSlotHeader - kFrameOverhead);
+}
+
 // net_af_xdp: every object one UMEM chunk of at most a page (see dpdk_port.hpp).
 void fit_umem_chunks(DpdkPortConfig& c) {
   constexpr unsigned kFlags = RTE_MEMPOOL_F_NO_IOVA_CONTIG;
@@ -137,7 +192,8 @@ Result<std::unique_ptr<DpdkPort>> DpdkPort::create_vdev(std::string_view spec,
   if (auto r = eal::init(); !r) return std::unexpected(r.error());
   const std::size_t comma = spec.find(',');
   const std::string name(spec.substr(0, comma));
-  const std::string args(comma == std::string_view::npos ? "" : spec.substr(comma + 1));
+  std::string args(comma == std::string_view::npos ? "" : spec.substr(comma + 1));
+  const std::uint32_t link_mtu = fit_af_packet_frames(name, args, config.frame_room);
   if (name.empty()) {
     return make_error(Errc::invalid_argument, "DPDK device string '" + std::string(spec) +
                                                   "' names no driver (e.g. net_tap0,iface=x)");
@@ -153,6 +209,7 @@ Result<std::unique_ptr<DpdkPort>> DpdkPort::create_vdev(std::string_view spec,
   }
   std::unique_ptr<DpdkPort> port(new DpdkPort(port_id, name, true));
   port->vdev_args_ = args;
+  port->link_mtu_ = config.mtu == 0 ? link_mtu : 0;
   DpdkPortConfig c = config;
   if (name.starts_with("net_af_xdp")) fit_umem_chunks(c);
   if (auto r = port->open(c, random_local_mac()); !r) return std::unexpected(r.error());
@@ -348,7 +405,7 @@ Result<void> DpdkPort::read_mtu() {
   if (const int r = rte_eth_dev_get_mtu(port_id_, &mtu); r != 0) {
     return dpdk_error(r, "DPDK could not read the MTU of " + device_name_);
   }
-  mtu_ = mtu;
+  mtu_ = std::max<std::uint32_t>(mtu, link_mtu_);
   return {};
 }
 
@@ -625,6 +682,7 @@ Result<void> DpdkPort::set_mtu(std::uint32_t mtu) {
   } else if (r != 0) {
     return dpdk_error(r, "DPDK could not set MTU " + std::to_string(mtu) + " on " + device_name_);
   }
+  link_mtu_ = 0;  // set explicitly: ethdev's figure from now on
   return read_mtu();
 }
 

@@ -27,7 +27,11 @@
 // 4200 (a 4096-byte path MTU fits). max_frame() = MTU + 18 must fit frame_room. set_mtu() asks the
 // PMD, and when the PMD cannot change it while running (net_ring), stops, reconfigures and restarts
 // the port. Note: DPDK 22.11's memif and af_packet report a 1518-byte max_rx_pktlen and tap 1522,
-// so ethdev keeps their MTU at 1500 (tap: 1504) or below: RoCE path MTU 1024 on them.
+// so ethdev keeps their MTU at 1500 (tap: 1504) or below. af_packet still follows a larger MTU of
+// its kernel interface (read when the port is made, unless the configuration names an MTU): the
+// PMD moves any frame its ring slots hold, so create_vdev sizes the slots (framesz, blocksz) for
+// the interface's frames, up to frame_room, and the port reports the interface's MTU; a 4200-byte
+// veth carries RoCE's 4096-byte path MTU. memif and tap stay at RoCE path MTU 1024.
 //
 // MAC: the configured one when given (programmed into the device; when the PMD cannot take it, the
 // port turns promiscuous so frames for it still arrive), else the device's, else (an all-zero
@@ -248,6 +252,7 @@ class DpdkPort final : public Port {
   std::uint16_t tx_depth_ = 0;
   std::uint32_t frame_room_ = 0;
   std::uint32_t mtu_ = 0;
+  std::uint32_t link_mtu_ = 0;  // af_packet: the kernel interface's MTU above ethdev's 1500
   wire::MacAddr mac_{};
   Counters<DpdkCounter> counters_;
 };

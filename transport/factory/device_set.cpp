@@ -78,7 +78,9 @@ std::string vdev_of(const DeviceSpec& s, std::size_t index) {
     case PortKind::memif:
       return "net_memif" + n + ",role=" + (s.role == MemifRole::server ? "server" : "client") +
              ",socket=" + s.socket;
-    case PortKind::af_packet: return "net_af_packet" + n + ",iface=" + s.iface;
+    // Ring slots for twice the engine's default window of unacknowledged packets (512): the
+    // PMD's default of 512 drops frames of a full window whenever the receiver falls behind.
+    case PortKind::af_packet: return "net_af_packet" + n + ",iface=" + s.iface + ",framecnt=1024";
     case PortKind::af_xdp: return "net_af_xdp" + n + ",iface=" + s.iface;
     case PortKind::tap: return "net_tap" + n + (s.iface.empty() ? "" : ",iface=" + s.iface);
     default: return {};
