@@ -155,6 +155,9 @@ done
 ip -n "$ns1" link del "$v1" 2>/dev/null
 veth_mtu=1500
 
+# Deleting a veth leaves the kernel work (RCU, netdev teardown) to a worker: let it finish before
+# the memif measurements, which it would otherwise share a CPU with.
+sleep 2
 echo
 echo "Two processes over net_memif on one host (IPv4), kernel UDP baseline on loopback:"
 sock="$tmp/memif.sock"
