@@ -128,8 +128,7 @@ printf "%-10s %-28s %-28s %-30s\n" port "64 B SEND RTT p50 / p99" "UDP ping-pong
 for kind in af_packet uring; do
   if [ $kind = uring ]; then
     make_veth addr
-    # A socket port takes its MTU from the spec (af_packet follows its interface's).
-    run_rdma ${kind}_4200 "name=s,port=uring,ip4=198.18.0.1/24,mtu=4200" "name=c,port=uring,ip4=198.18.0.2/24,mtu=4200" \
+    run_rdma ${kind}_4200 "name=s,port=uring,ip4=198.18.0.1/24" "name=c,port=uring,ip4=198.18.0.2/24" \
       198.19.255.1 "$in1" "$in2" || continue
   else
     make_veth

@@ -3,6 +3,7 @@
 #include "factory/device_set.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <vector>
@@ -88,6 +89,26 @@ TEST(DeviceSet, DpdkRingPairFromSpecsCarriesAWrite) {
   if (!r && r.error().message.find("EAL") != std::string::npos) GTEST_SKIP() << "SKIPPED: " << r.error().message;
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(write_between(*set.device("r0"), *set.device("r1")));
+}
+
+// A socket port's MTU follows the interface holding its address, except on loopback (whose 64 KiB
+// says nothing about a link): there it keeps 1500. mtu= overrides both. (The link case runs in
+// tests/ports/twoproc_veth_test.sh on a 4200-byte veth.)
+TEST(DeviceSet, SocketPortOnLoopbackKeepsTheDefaultMtuUnlessTheSpecNamesOne) {
+  SteadyClock clock;
+  const int port = 40000 + static_cast<int>(getpid() % 20000);
+  DeviceSet plain;
+  auto r = plain.build(specs({("name=u,port=uring,ip4=127.0.0.1/8,udp_port=" + std::to_string(port)).c_str()}),
+                       clock);
+  if (!r && r.error().message.find("io_uring") != std::string::npos) GTEST_SKIP() << "SKIPPED: " << r.error().message;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(plain.port("u")->mtu(), 1500u);
+  DeviceSet named;
+  r = named.build(
+      specs({("name=v,port=uring,ip4=127.0.0.1/8,mtu=4000,udp_port=" + std::to_string(port + 1)).c_str()}),
+      clock);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(named.port("v")->mtu(), 4000u);
 }
 
 // faults= puts seeded loss on both directions of srn0's port: the write still arrives intact,

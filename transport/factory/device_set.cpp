@@ -11,6 +11,7 @@
 #include "dpdk/dpdk_port.hpp"
 #include "dpdk/eal.hpp"
 #include "loopback/loopback_port.hpp"
+#include "uring/udp_socket.hpp"
 #include "uring/uring_udp_port.hpp"
 #include "uring/uring_tcp.hpp"
 
@@ -195,7 +196,13 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
         }
         if (s.udp_port) uc.udp_port = *s.udp_port;
         if (s.peer_udp_port) uc.peer_udp_port = *s.peer_udp_port;
-        if (s.mtu) uc.mtu = *s.mtu;
+        // The MTU follows the link (the interface holding the address) unless the spec names one;
+        // capped at the largest the grammar takes. Loopback and unknown: the 1500 default.
+        if (s.mtu) {
+          uc.mtu = *s.mtu;
+        } else if (const std::uint32_t link = udp_socket::link_mtu_of(uc.local_address); link != 0) {
+          uc.mtu = std::min<std::uint32_t>(link, 9216);
+        }
         auto p = UringUdpPort::create(uc);
         if (!p) return fail(s, p.error());
         Port* raw = p->get();

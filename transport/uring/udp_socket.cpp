@@ -1,8 +1,11 @@
 #include "uring/udp_socket.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -125,6 +128,31 @@ bool read_meta(bool ipv6, const std::byte* name, std::size_t name_len, const std
         }
       });
   return true;
+}
+
+std::uint32_t link_mtu_of(const wire::Ipv6Addr& local) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return 0;
+  std::string name;
+  for (const ifaddrs* a = list; a != nullptr && name.empty(); a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || (a->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    if (a->ifa_addr->sa_family == AF_INET && is_ipv4_mapped(local)) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+      if (std::memcmp(&in->sin_addr, local.data() + 12, 4) == 0) name = a->ifa_name;
+    } else if (a->ifa_addr->sa_family == AF_INET6 && !is_ipv4_mapped(local)) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+      if (std::memcmp(&in6->sin6_addr, local.data(), 16) == 0) name = a->ifa_name;
+    }
+  }
+  ::freeifaddrs(list);
+  if (name.empty() || name.size() >= IFNAMSIZ) return 0;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), name.size());
+  const bool ok = ::ioctl(fd, SIOCGIFMTU, &ifr) == 0;
+  ::close(fd);
+  return ok && ifr.ifr_mtu > 0 ? static_cast<std::uint32_t>(ifr.ifr_mtu) : 0;
 }
 
 }  // namespace softrnic::transport::udp_socket

@@ -25,6 +25,11 @@ struct Opened {
 [[nodiscard]] Result<Opened> open(const wire::Ipv6Addr& local, std::uint16_t port,
                                   int buffer_bytes);
 
+// The MTU of the interface that holds address `local` in this thread's network namespace, for a
+// socket port whose spec names none (its path MTU then follows the link). 0 when no interface
+// holds it, or when that is a loopback interface: lo's 64 KiB MTU says nothing about a link.
+std::uint32_t link_mtu_of(const wire::Ipv6Addr& local);
+
 // Sizes of the name and control areas a recvmsg needs for this socket's family.
 std::uint32_t name_size(bool ipv6);
 std::uint32_t control_size(bool ipv6);
