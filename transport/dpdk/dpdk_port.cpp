@@ -1,7 +1,6 @@
 #include "dpdk/dpdk_port.hpp"
 
 #include <linux/if_packet.h>
-#include <net/if.h>
 #include <rte_bus_vdev.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
@@ -11,8 +10,6 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +21,7 @@
 
 #include "dpdk/eal.hpp"
 #include "dpdk/mbuf_slot.hpp"
+#include "netdev/interface_mtu.hpp"
 
 namespace softrnic::transport {
 
@@ -91,18 +89,6 @@ std::uint32_t object_size(std::uint32_t frame_room, unsigned flags) {
   return rte_mempool_calc_obj_size(elt, flags, nullptr);
 }
 
-// The MTU of kernel interface `iface` in this thread's network namespace; 0 when unknown.
-std::uint32_t kernel_mtu(const std::string& iface) {
-  if (iface.empty() || iface.size() >= IFNAMSIZ) return 0;
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, iface.data(), iface.size());
-  const bool ok = ::ioctl(fd, SIOCGIFMTU, &ifr) == 0;
-  ::close(fd);
-  return ok && ifr.ifr_mtu > 0 ? static_cast<std::uint32_t>(ifr.ifr_mtu) : 0;
-}
-
 // The value of key=VALUE in a vdev's argument string; empty when absent.
 std::string vdev_arg(std::string_view args, std::string_view key) {
   std::size_t at = 0;
@@ -126,7 +112,7 @@ std::uint32_t fit_af_packet_frames(const std::string& name, std::string& args,
   if (!name.starts_with("net_af_packet") || !vdev_arg(args, "framesz").empty() ||
       !vdev_arg(args, "blocksz").empty())
     return 0;
-  const std::uint32_t link = kernel_mtu(vdev_arg(args, "iface"));
+  const std::uint32_t link = netdev::interface_mtu(vdev_arg(args, "iface"));
   if (link <= 1500) return 0;
   // A slot holds the frame after the PMD's tpacket header (minus the sockaddr_ll it overlaps);
   // the PMD refuses slots whose frame room is above the mbuf's. It addresses slot i at

@@ -5,13 +5,14 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
+
+#include "netdev/interface_mtu.hpp"
 
 namespace softrnic::transport::udp_socket {
 
@@ -145,14 +146,7 @@ std::uint32_t link_mtu_of(const wire::Ipv6Addr& local) {
     }
   }
   ::freeifaddrs(list);
-  if (name.empty() || name.size() >= IFNAMSIZ) return 0;
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, name.data(), name.size());
-  const bool ok = ::ioctl(fd, SIOCGIFMTU, &ifr) == 0;
-  ::close(fd);
-  return ok && ifr.ifr_mtu > 0 ? static_cast<std::uint32_t>(ifr.ifr_mtu) : 0;
+  return netdev::interface_mtu(name);
 }
 
 }  // namespace softrnic::transport::udp_socket
