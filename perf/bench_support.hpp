@@ -1,11 +1,13 @@
-// Pieces every engine benchmark uses: timing, the median of rounds, and the 64 B SEND loop over a
-// rig of two devices (members a, b, qa, qb, scq_a, rcq_b and poll()).
+// Pieces every engine benchmark uses: timing, the median of rounds, the 64 B SEND and the RDMA
+// WRITE loops over a rig of two devices (members a, b, qa, qb, scq_a, rcq_b and poll()), and the
+// wait memif teardown needs.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "roce/device.hpp"
@@ -52,6 +54,40 @@ double send_rate(Rig& r, std::uint32_t lk, std::uint32_t rk, std::size_t msgs) {
     }
   }
   return static_cast<double>(msgs) / seconds_since(t0);
+}
+
+// Bytes per second of `msgs` signaled RDMA WRITEs of `len` bytes from a to b, keeping up to
+// `in_flight` of them outstanding.
+template <class Rig>
+double write_bandwidth(Rig& r, std::uint32_t lk, std::uint32_t rk, std::size_t len, std::size_t msgs,
+                       std::size_t in_flight = 64) {
+  std::array<verbs::Cqe, 64> cqes;
+  const auto t0 = Clock::now();
+  std::size_t posted = 0, done = 0;
+  while (done < msgs) {
+    while (posted < msgs && posted - done < in_flight) {
+      roce::SendWr s;
+      s.opcode = verbs::WrOpcode::rdma_write;
+      s.flags = verbs::kSignaled;
+      s.num_sge = 1;
+      s.sg[0] = {0, static_cast<std::uint32_t>(len), lk};
+      s.rkey = rk;
+      if (!r.a->post_send(*r.qa, s)) break;
+      ++posted;
+    }
+    r.poll();
+    done += r.scq_a->poll(cqes);
+  }
+  return static_cast<double>(msgs * len) / seconds_since(t0);
+}
+
+// memif in DPDK 22.11: when one end leaves, the other end's interrupt thread tears its connection
+// down, which must not meet that end's own rx/tx burst or its own teardown. So the end that stays
+// waits (at most 5 s) until DPDK has seen the connection go before it stops.
+inline void wait_for_memif_peer_to_leave(const Port& port) {
+  const auto until = Clock::now() + std::chrono::seconds(5);
+  while (port.link_up() && Clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 }  // namespace softrnic::perf

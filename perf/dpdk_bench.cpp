@@ -139,34 +139,9 @@ void close_memif(Rig& r) {
   r.a.reset();
   r.b.reset();
   r.ports.b.reset();
-  for (int i = 0; i < 5000 && r.ports.a->link_up(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  wait_for_memif_peer_to_leave(*r.ports.a);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   r.ports.a.reset();
-}
-
-// RDMA WRITE bytes per second: `writes` 64 KiB writes, 8 in flight.
-double write_rate(Rig& r, std::uint32_t lk, std::uint32_t rk, std::size_t writes) {
-  constexpr std::uint32_t kLen = 64 * 1024;
-  std::array<verbs::Cqe, 64> cqes;
-  const auto t0 = Clock::now();
-  std::size_t posted = 0, done = 0;
-  while (done < writes) {
-    while (posted < writes && posted - done < 8) {
-      roce::SendWr w;
-      w.opcode = verbs::WrOpcode::rdma_write;
-      w.flags = verbs::kSignaled;
-      w.num_sge = 1;
-      w.sg[0] = {0, kLen, lk};
-      w.remote_addr = 0;
-      w.rkey = rk;
-      if (!r.a->post_send(*r.qa, w)) break;
-      ++posted;
-    }
-    r.poll();
-    done += r.scq_a->poll(cqes);
-  }
-  return static_cast<double>(writes) * kLen / seconds_since(t0);
 }
 
 }  // namespace
@@ -227,18 +202,19 @@ int main() {
     return 0;
   }
   const std::uint32_t memif_pmtu = 1024;  // memif's 1500-byte MTU
+  constexpr std::size_t kWriteLen = 64 * 1024, kWritesInFlight = 8;
   Rig zc(std::move(*zc_pair), memif_pmtu), cp(std::move(*cp_pair), memif_pmtu);
   std::vector<double> zc_rate, cp_rate;
   for (Rig* x : {&zc, &cp}) {
     const auto wk = *x->a->memory().register_mr(x->pa, src.data(), src.size(), 0, acc);
     const auto wrk = *x->b->memory().register_mr(x->pb, dst.data(), dst.size(), 0, acc);
-    (void)write_rate(*x, wk, wrk, 200);  // warm-up
+    (void)write_bandwidth(*x, wk, wrk, kWriteLen, 200, kWritesInFlight);  // warm-up
     x->lk = wk;
     x->rk = wrk;
   }
   for (int round = 0; round < kRounds; ++round) {
-    zc_rate.push_back(write_rate(zc, zc.lk, zc.rk, 4000 / scale));
-    cp_rate.push_back(write_rate(cp, cp.lk, cp.rk, 4000 / scale));
+    zc_rate.push_back(write_bandwidth(zc, zc.lk, zc.rk, kWriteLen, 4000 / scale, kWritesInFlight));
+    cp_rate.push_back(write_bandwidth(cp, cp.lk, cp.rk, kWriteLen, 4000 / scale, kWritesInFlight));
   }
   const double zr = median(zc_rate), cr = median(cp_rate);
   std::printf("%-44s %10.0f MB/s %10.0f MB/s %8.3fx\n",

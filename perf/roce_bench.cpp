@@ -111,27 +111,6 @@ double wire_frame_rate(transport::LoopbackWire& w, std::size_t frames) {
   return static_cast<double>(frames) / seconds_since(t0);
 }
 
-double write_bandwidth(Rig& r, std::uint32_t lk, std::uint32_t rk, std::size_t len, std::size_t msgs) {
-  std::array<verbs::Cqe, 64> cqes;
-  const auto t0 = Clock::now();
-  std::size_t posted = 0, done = 0;
-  while (done < msgs) {
-    while (posted < msgs && posted - done < 64) {
-      roce::SendWr s;
-      s.opcode = verbs::WrOpcode::rdma_write;
-      s.flags = verbs::kSignaled;
-      s.num_sge = 1;
-      s.sg[0] = {0, static_cast<std::uint32_t>(len), lk};
-      s.rkey = rk;
-      if (!r.a->post_send(*r.qa, s)) break;
-      ++posted;
-    }
-    r.poll();
-    done += r.scq_a->poll(cqes);
-  }
-  return static_cast<double>(msgs * len) / seconds_since(t0);
-}
-
 double memcpy_bandwidth(std::vector<std::byte>& dst, const std::vector<std::byte>& src, std::size_t reps) {
   const auto t0 = Clock::now();
   for (std::size_t i = 0; i < reps; ++i) {

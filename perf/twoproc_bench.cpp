@@ -101,16 +101,6 @@ struct Side {
   }
 };
 
-// memif in DPDK 22.11: when one end leaves, the other end's interrupt thread tears its connection
-// down, which must not meet that end's own rx/tx burst or its own teardown. So the server stops
-// polling first, the client leaves (idle) a while later, and the server waits until DPDK has seen
-// the connection go.
-void wait_for_memif_peer_to_leave(const Port& port) {
-  const auto until = Clock::now() + std::chrono::seconds(5);
-  while (port.link_up() && Clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-}
-
 // The passive side: reposts receives, echoes pings, stops after the client's last SEND.
 int serve(Side& s, const Port& port, bool memif) {
   for (std::uint32_t i = 0; i < kRecvSlots; ++i)
