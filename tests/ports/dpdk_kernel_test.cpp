@@ -144,6 +144,23 @@ bool wait_link_up(const DpdkPort& port) {
   return port.link_up();
 }
 
+// net_af_packet<first> and <first + 1> on the ends va and vb of a veth pair the caller made in ns.
+struct AfPacketPorts {
+  Result<std::unique_ptr<DpdkPort>> a = make_error(Errc::not_found, "not created");
+  Result<std::unique_ptr<DpdkPort>> b = make_error(Errc::not_found, "not created");
+};
+AfPacketPorts af_packet_ports(const TestNamespace& ns, int first) {
+  AfPacketPorts p;
+  if (!ns.inside([&] {
+        p.a = DpdkPort::create_vdev("net_af_packet" + std::to_string(first) + ",iface=va");
+        p.b = DpdkPort::create_vdev("net_af_packet" + std::to_string(first + 1) + ",iface=vb");
+      })) {
+    p.a = make_error(Errc::io_error, "could not enter or leave namespace " + ns.name());
+    p.b = make_error(Errc::io_error, "could not enter or leave namespace " + ns.name());
+  }
+  return p;
+}
+
 TEST_F(DpdkTest, AfPacketPortsOnAVethPairMoveFramesBothWays) {
   TestNamespace ns("afp");
   if (!ns.ok()) GTEST_SKIP() << "SKIPPED: " << ns.error();
@@ -153,12 +170,7 @@ TEST_F(DpdkTest, AfPacketPortsOnAVethPairMoveFramesBothWays) {
   ASSERT_TRUE(ns.sh("ip link set va up"));
   ASSERT_TRUE(ns.sh("ip link set vb up"));
 
-  Result<std::unique_ptr<DpdkPort>> a = make_error(Errc::not_found, "not created");
-  Result<std::unique_ptr<DpdkPort>> b = make_error(Errc::not_found, "not created");
-  ASSERT_TRUE(ns.inside([&] {
-    a = DpdkPort::create_vdev("net_af_packet10,iface=va");
-    b = DpdkPort::create_vdev("net_af_packet11,iface=vb");
-  }));
+  auto [a, b] = af_packet_ports(ns, 10);
   ASSERT_TRUE(a) << a.error().to_string();
   ASSERT_TRUE(b) << b.error().to_string();
   DpdkPort& pa = **a;
@@ -197,13 +209,8 @@ TEST_F(DpdkTest, AfPacketFollowsTheInterfacesMtuAbove1500) {
   ASSERT_TRUE(ns.sh("ip link add va mtu 4200 type veth peer name vb mtu 4200"));
   ASSERT_TRUE(ns.sh("ip link set va up"));
   ASSERT_TRUE(ns.sh("ip link set vb up"));
-  Result<std::unique_ptr<DpdkPort>> a = make_error(Errc::not_found, "not created");
-  Result<std::unique_ptr<DpdkPort>> b = make_error(Errc::not_found, "not created");
+  auto [a, b] = af_packet_ports(ns, 30);
   Result<std::unique_ptr<DpdkPort>> pinned = make_error(Errc::not_found, "not created");
-  ASSERT_TRUE(ns.inside([&] {
-    a = DpdkPort::create_vdev("net_af_packet30,iface=va");
-    b = DpdkPort::create_vdev("net_af_packet31,iface=vb");
-  }));
   ASSERT_TRUE(a) << a.error().to_string();
   ASSERT_TRUE(b) << b.error().to_string();
   EXPECT_EQ((*a)->mtu(), 4200u);

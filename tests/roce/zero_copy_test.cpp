@@ -30,6 +30,17 @@ std::uint32_t reg(Endpoint& e, std::vector<std::byte>& buf) {
                                           verbs::kRemoteRead | verbs::kZeroBased);
 }
 
+// A signaled RDMA WRITE of len bytes from offset 0 of lk's region to offset 0 of rk's.
+SendWr write_wr(std::uint32_t lk, std::uint32_t len, std::uint32_t rk) {
+  SendWr w;
+  w.opcode = WrOpcode::rdma_write;
+  w.flags = verbs::kSignaled;
+  w.num_sge = 1;
+  w.sg[0] = {0, len, lk};
+  w.rkey = rk;
+  return w;
+}
+
 // Every frame a side put on the wire, whole (the harness flattens by-reference frames as it
 // takes them), with whether it came by reference.
 struct Recorded {
@@ -127,13 +138,7 @@ TEST(ZeroCopy, FramesAreByteForByteTheCopiedOnes) {
     const auto lk = reg(devs.a, big);
     const auto lk2 = reg(devs.a, second);
     const auto rk = reg(devs.b, remote);
-    SendWr w;
-    w.opcode = WrOpcode::rdma_write;
-    w.flags = verbs::kSignaled;
-    w.num_sge = 1;
-    w.sg[0] = {0, 5000, lk};
-    w.remote_addr = 0;
-    w.rkey = rk;
+    SendWr w = write_wr(lk, 5000, rk);
     ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
     w.num_sge = 2;
     w.sg[0] = {100, 1500, lk};
@@ -183,13 +188,7 @@ TEST(ZeroCopy, ResentFramesGoByReferenceAndArriveIntact) {
   std::vector<std::byte> remote(src.size());
   const auto lk = reg(devs.a, src);
   const auto rk = reg(devs.b, remote);
-  SendWr w;
-  w.opcode = WrOpcode::rdma_write;
-  w.flags = verbs::kSignaled;
-  w.num_sge = 1;
-  w.sg[0] = {0, static_cast<std::uint32_t>(src.size()), lk};
-  w.rkey = rk;
-  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, write_wr(lk, static_cast<std::uint32_t>(src.size()), rk)));
   std::vector<verbs::Cqe> sc;
   ASSERT_TRUE(devs.run_until([&] {
     sc = devs.drain(devs.a.scq);
