@@ -67,7 +67,7 @@ ULONG get_results(NDK_CQ* p, R* results, ULONG n) {
       r = {};
       r.Status = completion_status(e);
       r.BytesTransferred = e.byte_len;
-      r.QPContext = e.qp_num < dev.qp_context_size ? dev.qp_context[e.qp_num].load() : nullptr;
+      r.QPContext = dev.qp_context_of(e.qp_num);
       r.RequestContext = reinterpret_cast<PVOID>(static_cast<std::uintptr_t>(e.wr_id));
       if constexpr (std::is_same_v<R, NDK_RESULT_EX>) {
         r.Type = operation_type(e);

@@ -368,7 +368,7 @@ NTSTATUS create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, NDK_SRQ* srq_p, PVOI
         q->held.store(srq == nullptr && !a->backend().takes_receives_before_connection());
         DeviceEntry& dev = *a->dev;
         const std::uint32_t qpn = a->backend().qpn(q->eqp);
-        if (qpn < dev.qp_context_size) dev.qp_context[qpn].store(qp_ctx);
+        dev.set_qp_context(qpn, qp_ctx);
         depend(q->node, pd->node);
         depend(q->node, rcq->node);
         depend(q->node, icq->node);
@@ -381,7 +381,7 @@ NTSTATUS create_qp(NDK_PD* p, NDK_CQ* rcq_p, NDK_CQ* icq_p, NDK_SRQ* srq_p, PVOI
           // Later: the engine still has to flush the QP's work into its CQs (and a connection
           // record may still name it).
           ad->rt->retire_qp(d, q->eqp);
-          if (qpn < d.qp_context_size) d.qp_context[qpn].store(nullptr);
+          d.clear_qp_context(qpn);
           delete q;
         };
         done->finish(STATUS_SUCCESS, &q->ndk.Header);

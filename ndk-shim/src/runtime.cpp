@@ -156,8 +156,9 @@ Result<void> Runtime::build() {
     if (!be) return make_error(be.error().code, "device " + s.name + ": " + be.error().message);
     e->backend = std::move(*be);
     e->faults = impl_->set.faults(s.name);
-    e->qp_context_size = e->backend->limits().max_qp + 2;
-    e->qp_context = std::make_unique<std::atomic<void*>[]>(e->qp_context_size);
+    e->qp_context_mask = verbs::qpn_slot_mask(e->backend->limits());
+    e->qp_context = std::make_unique<std::atomic<void*>[]>(e->qp_context_mask + 1);
+    e->qp_context_qpn = std::make_unique<std::atomic<std::uint32_t>[]>(e->qp_context_mask + 1);
     impl_->devices.push_back(std::move(e));
   }
   if (*env_run != nullptr) {

@@ -43,8 +43,26 @@ struct DeviceEntry {
   // The device's fault stage (RoCEv2 devices; null on iWARP): SOFTRNIC_FAULTS and scenarios.
   transport::LinkFaultPort* faults = nullptr;
   // QPContext of every QP by QPN, written before the QP is handed out, read by GetCqResults.
+  // Indexed by the QPN's slot bits (verbs::qpn_slot_mask); the whole QPN is kept beside it.
   std::unique_ptr<std::atomic<void*>[]> qp_context;
-  std::uint32_t qp_context_size = 0;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> qp_context_qpn;
+  std::uint32_t qp_context_mask = 0;
+  void set_qp_context(std::uint32_t qpn, void* ctx) {
+    const std::uint32_t i = qpn & qp_context_mask;
+    qp_context[i].store(ctx);
+    qp_context_qpn[i].store(qpn);
+  }
+  // Only while the slot still names this QPN: a QP made since in the same slot keeps its own.
+  void clear_qp_context(std::uint32_t qpn) {
+    const std::uint32_t i = qpn & qp_context_mask;
+    std::uint32_t expected = qpn;
+    if (qp_context_qpn[i].compare_exchange_strong(expected, 0)) qp_context[i].store(nullptr);
+  }
+  void* qp_context_of(std::uint32_t qpn) const {
+    const std::uint32_t i = qpn & qp_context_mask;
+    void* ctx = qp_context[i].load();
+    return qp_context_qpn[i].load() == qpn ? ctx : nullptr;
+  }
   ConnectionCounters counters;
   // Engine thread: local addresses held by listening listeners and by shared endpoints, so that
   // neither takes the other's port (reference 3.5, endpoint reference counting).

@@ -269,6 +269,7 @@ Result<void> Device::disconnect(cm::ConnId id) {
 Result<void> Device::destroy_qp(Qp* qp) {
   if (!qp || qp->qpn >= qps_.size() || qps_[qp->qpn].get() != qp) return make_error(Errc::not_found, "no such QP");
   if (qp->stream) qp->stream->abort();
+  memory_.invalidate_windows_of(qp->qpn);  // type 2 windows die with their QP
   if (qp->conn) {
     qp->conn->qp = nullptr;
     qp->conn->st = Conn::St::closed;

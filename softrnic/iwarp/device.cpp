@@ -151,7 +151,12 @@ bool Device::build_next(Qp& qp) {
       return false;
     }
     len = std::min(j.size - j.sent, qp.max_payload_tagged);
-    if (len > 0) verbs::MemoryTable::copy_out(j.src, j.sent, ByteSpan(pay).first(len));
+    if (len > 0 && !verbs::MemoryTable::copy_out(j.src, j.sent, ByteSpan(pay).first(len))) {
+      add(IwarpCounter::access_revoked);
+      terminate(qp, 0, term::kRdmapRemoteProtection, term::kRdmapInvalidStag,
+                "the source of an RDMA Read went away while it was being answered");
+      return false;
+    }
     u.ddp.ctrl.tagged = true;
     u.ddp.ctrl.opcode = static_cast<std::uint8_t>(RdmapOp::rdma_read_response);
     u.ddp.tagged.stag = j.sink;
@@ -198,8 +203,17 @@ bool Device::build_next(Qp& qp) {
       if (e.wr.flags & verbs::kInline) {
         std::memcpy(pay.data(), e.wr.inline_data.data() + e.sent, len);
       } else {
-        roce::gather(std::span(e.refs).first(e.wr.num_sge), std::span(e.wr.sg).first(e.wr.num_sge), e.sent,
-                     ByteSpan(pay).first(len));
+        if (!roce::gather(std::span(e.refs).first(e.wr.num_sge), std::span(e.wr.sg).first(e.wr.num_sge), e.sent,
+                          ByteSpan(pay).first(len))) {
+          // Deregistered or invalidated after it was posted: the WR completes with a local
+          // protection error, and a message already begun cannot be finished, so the stream ends.
+          add(IwarpCounter::access_revoked);
+          e.status = WcStatus::local_protection_error;
+          e.written = e.done = true;
+          terminate(qp, 0, term::kRdmapCatastrophic, term::kRdmapCatastrophicStream,
+                    "the memory of a posted work request went away");
+          return false;
+        }
       }
       u.ddp.ctrl.tagged = tagged;
       if (tagged) {
@@ -333,7 +347,10 @@ void Device::handle_fpdu(Qp& qp, const wire::ParsedFpdu& f) {
                          "RDMA Write to STag " + std::to_string(d.tagged.stag.raw()) + ": " +
                              std::string(verbs::to_string(r.error())));
       }
-      verbs::MemoryTable::copy_in(*r, 0, u.payload);
+      if (!verbs::MemoryTable::copy_in(*r, 0, u.payload)) {
+        add(IwarpCounter::access_revoked);
+        return terminate(qp, 1, term::kDdpTaggedBuffer, term::kDdpInvalidStag, "RDMA Write to memory that went away");
+      }
       return;
     }
     case RdmapOp::rdma_read_request: {
@@ -373,10 +390,26 @@ void Device::handle_fpdu(Qp& qp, const wire::ParsedFpdu& f) {
         return terminate(qp, 0, term::kRdmapRemoteOperation, term::kRdmapOpcode, "a Read Response nobody asked for");
       auto& e = qp.sq[qp.reads_outstanding.front() % qp.sq.size()];
       const auto& sg = e.wr.sg[0];
-      if (d.tagged.stag.raw() != sg.lkey || d.tagged.to < sg.addr || d.tagged.to - sg.addr + len > e.length)
+      // Compared without adding, so a tagged offset near 2^64 cannot wrap past the check.
+      const std::uint64_t off = d.tagged.to - sg.addr;
+      if (d.tagged.stag.raw() != sg.lkey || d.tagged.to < sg.addr || off > e.length || len > e.length - off)
         return terminate(qp, 1, term::kDdpTaggedBuffer, term::kDdpBaseBounds, "Read Response outside the sink buffer");
-      if (len) verbs::MemoryTable::copy_in(e.refs[0], d.tagged.to - sg.addr, u.payload);
+      // Responses arrive in order over the stream: each continues where the last one ended.
+      if (off != e.read_received)
+        return terminate(qp, 1, term::kDdpTaggedBuffer, term::kDdpBaseBounds, "Read Response out of place");
+      if (len && !verbs::MemoryTable::copy_in(e.refs[0], off, u.payload)) {
+        add(IwarpCounter::access_revoked);
+        e.status = WcStatus::local_protection_error;
+        e.done = true;
+        qp.reads_outstanding.pop_front();
+        return terminate(qp, 0, term::kRdmapCatastrophic, term::kRdmapCatastrophicStream,
+                         "the sink of an RDMA Read went away while it was being filled");
+      }
       e.read_received += len;
+      if (d.ctrl.last && e.read_received != e.length)
+        return terminate(qp, 1, term::kDdpTaggedBuffer, term::kDdpBaseBounds,
+                         "Read Response ended after " + std::to_string(e.read_received) + " of " +
+                             std::to_string(e.length) + " bytes");
       if (d.ctrl.last) {
         e.done = true;
         qp.reads_outstanding.pop_front();
@@ -412,8 +445,17 @@ void Device::handle_fpdu(Qp& qp, const wire::ParsedFpdu& f) {
       }
       if (std::uint64_t{d.untagged.mo} + len > qp.recv_capacity)
         return terminate(qp, 1, term::kDdpUntaggedBuffer, term::kDdpMessageTooLong, "a Send longer than the receive buffer");
-      roce::scatter(std::span(qp.recv_refs).first(qp.cur_recv.num_sge), std::span(qp.cur_recv.sg).first(qp.cur_recv.num_sge),
-                    d.untagged.mo, u.payload);
+      if (!roce::scatter(std::span(qp.recv_refs).first(qp.cur_recv.num_sge),
+                         std::span(qp.cur_recv.sg).first(qp.cur_recv.num_sge), d.untagged.mo, u.payload)) {
+        // The posted receive's memory went away between two segments of the message.
+        add(IwarpCounter::access_revoked);
+        verbs::Cqe c{.wr_id = qp.cur_recv.wr_id, .status = WcStatus::local_protection_error,
+                     .opcode = WcOpcode::recv, .qp_num = qp.qpn};
+        push_cqe(qp.init.recv_cq, c);
+        qp.have_recv = false;
+        return terminate(qp, 0, term::kRdmapCatastrophic, term::kRdmapCatastrophicStream,
+                         "the posted receive's memory went away");
+      }
       if (!d.ctrl.last) return;
       ++qp.rx_send_msn;
       qp.have_recv = false;

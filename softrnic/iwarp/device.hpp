@@ -64,7 +64,8 @@ struct IwarpConfig {
   X(mpa_rejects_tx)                                                                 \
   X(mpa_rejects_rx)                                                                 \
   X(connections_established)                                                        \
-  X(connections_failed)
+  X(connections_failed)                                                             \
+  X(access_revoked) /* memory deregistered/invalidated under a message in progress */
 
 enum class IwarpCounter : std::uint8_t {
 #define SOFTRNIC_X(n) n,

@@ -174,7 +174,14 @@ void on_read_response(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) 
     fail(qp, psn, WcStatus::bad_response_error);
     return;
   }
-  scatter({w.refs.data(), w.wr.num_sge}, {w.wr.sg.data(), w.wr.num_sge}, off, p.payload());
+  // Every response re-checks the sink (checked when the WQE was fetched): deregistered or
+  // invalidated since, the READ ends in a local protection error and nothing is placed.
+  if (!scatter({w.refs.data(), w.wr.num_sge}, {w.wr.sg.data(), w.wr.num_sge}, off, p.payload())) {
+    dev.add(DeviceCounter::access_revoked);
+    fail(qp, psn, WcStatus::local_protection_error);
+    dev.enter_error(qp, AsyncEvent::Type::qp_fatal, false);
+    return;
+  }
   w.resp_pkts++;
   if (w.resp_pkts == w.npkts) finish(qp, w, WcStatus::success);
   note_progress(dev, qp);
@@ -187,7 +194,12 @@ void on_atomic_ack(Device& dev, Qp& qp, const wire::ParsedFrame& p, Psn psn) {
   const std::uint64_t orig = wire::atomic_ack_eth_of(p).orig_data;  // host order in local memory
   std::array<std::byte, 8> b;
   std::memcpy(b.data(), &orig, 8);
-  scatter({w.refs.data(), 1}, {w.wr.sg.data(), 1}, 0, b);
+  if (!scatter({w.refs.data(), 1}, {w.wr.sg.data(), 1}, 0, b)) {
+    dev.add(DeviceCounter::access_revoked);
+    fail(qp, psn, WcStatus::local_protection_error);
+    dev.enter_error(qp, AsyncEvent::Type::qp_fatal, false);
+    return;
+  }
   w.resp_pkts = 1;
   finish(qp, w, WcStatus::success);
   note_progress(dev, qp);

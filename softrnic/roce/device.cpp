@@ -1,9 +1,11 @@
 #include "roce/device.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <string>
 
+#include "base/random.hpp"
 #include "roce/sge.hpp"
 
 namespace softrnic::roce {
@@ -58,6 +60,8 @@ Device::Device(Port& port, Clock& clock, DeviceConfig config)
       zero_copy_min_(port.zero_copy_min() == 0 ? ~std::uint32_t{0} : port.zero_copy_min()),
       now_(clock.now_ns()) {
   qps_.resize(2);  // QPN 0 is invalid on RoCE, 1 is the GSI QP
+  qpn_slot_mask_ = verbs::qpn_slot_mask(config_.limits);
+  qpn_slot_bits_ = static_cast<std::uint32_t>(std::popcount(qpn_slot_mask_));
 }
 
 Device::~Device() {
@@ -92,25 +96,33 @@ Result<Qp*> Device::create_qp(const QpInit& init) {
   if (init.max_inline > std::min<std::uint32_t>(L.max_inline, kMaxInline))
     return make_error(Errc::invalid_argument, "max inline is " + std::to_string(L.max_inline));
   if (live_qps_.size() >= L.max_qp) return make_error(Errc::busy, "too many QPs");
-  std::uint32_t qpn = 2;
+  // A QPN is a slot of qps_ in its low bits and random bits above (IBA leaves QPNs to the CA), so
+  // a peer cannot guess the numbers of other connections from its own.
+  std::uint32_t slot = 2, qpn = 0;
   if (init.gsi) {
     // QP1, the general services QP (IBA 13.4.1): a UD QP at the well-known number.
     if (init.type != QpType::ud) return make_error(Errc::invalid_argument, "the GSI QP (QP1) is a UD QP");
-    if (qps_.size() > 1 && qps_[1]) return make_error(Errc::busy, "this device already has its QP1");
-    qpn = 1;
+    if (qps_[1]) return make_error(Errc::busy, "this device already has its QP1");
+    slot = qpn = 1;
+  } else {
+    while (slot < qps_.size() && qps_[slot]) ++slot;
+    if (slot > qpn_slot_mask_) return make_error(Errc::busy, "too many QPs");
+    do {
+      qpn = (secure_random<std::uint32_t>() << qpn_slot_bits_ | slot) & 0xffffff;
+    } while (qpn == 0xffffff || qpn == 1);  // 0xffffff is the multicast QPN
   }
-  while (!init.gsi && qpn < qps_.size() && qps_[qpn]) ++qpn;
-  if (qpn >= qps_.size()) qps_.resize(qpn + 1);
-  qps_[qpn] = std::make_unique<Qp>(qpn, init);
-  live_qps_.push_back(qps_[qpn].get());
-  return qps_[qpn].get();
+  if (slot >= qps_.size()) qps_.resize(slot + 1);
+  qps_[slot] = std::make_unique<Qp>(qpn, init);
+  live_qps_.push_back(qps_[slot].get());
+  return qps_[slot].get();
 }
 
 Result<void> Device::destroy_qp(Qp* qp) {
   if (tx_ext_queued_) flush_tx();  // frames reading the QP's WQE memory leave first
-  if (!qp || qp->qpn >= qps_.size() || qps_[qp->qpn].get() != qp) return make_error(Errc::not_found, "no such QP");
+  if (!qp || find_qp(qp->qpn) != qp) return make_error(Errc::not_found, "no such QP");
+  memory_.invalidate_windows_of(qp->qpn);  // type 2 windows die with their QP
   std::erase(live_qps_, qp);
-  qps_[qp->qpn].reset();
+  qps_[qp->qpn & qpn_slot_mask_].reset();
   return {};
 }
 
@@ -137,7 +149,12 @@ engine::Resolution Device::resolve_neighbour(const wire::Ipv6Addr& dst, const wi
   return neighbours_.resolve(dst, src, clock_.now_ns());
 }
 
-Qp* Device::find_qp(std::uint32_t qpn) { return qpn < qps_.size() ? qps_[qpn].get() : nullptr; }
+Qp* Device::find_qp(std::uint32_t qpn) {
+  const std::uint32_t slot = qpn & qpn_slot_mask_;
+  if (slot >= qps_.size()) return nullptr;
+  Qp* qp = qps_[slot].get();
+  return qp && qp->qpn == qpn ? qp : nullptr;
+}
 
 void Device::prepare_tx_spec(Qp& qp) {
   auto& s = qp.tx_spec;
@@ -437,12 +454,21 @@ bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& e
   }
   if (pl.len) {
     ByteSpan dst = room.subspan(l->payload_off, pl.len);
+    bool copied = true;
     if (pl.ref) {
-      verbs::MemoryTable::copy_out(*pl.ref, pl.offset, dst);
+      copied = verbs::MemoryTable::copy_out(*pl.ref, pl.offset, dst);
     } else if (pl.wqe->wr.flags & verbs::kInline) {
       std::memcpy(dst.data(), pl.wqe->wr.inline_data.data() + pl.offset, pl.len);
     } else {
-      gather({pl.wqe->refs.data(), pl.wqe->wr.num_sge}, {pl.wqe->wr.sg.data(), pl.wqe->wr.num_sge}, pl.offset, dst);
+      copied = gather({pl.wqe->refs.data(), pl.wqe->wr.num_sge}, {pl.wqe->wr.sg.data(), pl.wqe->wr.num_sge},
+                      pl.offset, dst);
+    }
+    if (!copied) {
+      // The memory went away since the callers' re-check (which ends the message with the error
+      // it calls for): nothing of it leaves.
+      port_.free(p);
+      add(DeviceCounter::access_revoked);
+      return false;
     }
   }
   wire::finish_roce(*s, *l, room);
@@ -579,13 +605,13 @@ void Device::drain_posts(Qp& qp) {
     }
     const std::uint32_t pmtu = qp.attr.pmtu;
     switch (wr->opcode) {
-      case WrOpcode::rdma_read: w.npkts = std::max<std::uint32_t>(1, (w.length + pmtu - 1) / pmtu); break;
+      case WrOpcode::rdma_read: w.npkts = read_packets(w.length, pmtu); break;
       case WrOpcode::atomic_cmp_swap:
       case WrOpcode::atomic_fetch_add: w.npkts = 1; break;
       case WrOpcode::local_inv:
       case WrOpcode::fast_reg_mr:
       case WrOpcode::bind_mw: w.npkts = 0; break;
-      default: w.npkts = std::max<std::uint32_t>(1, (w.length + pmtu - 1) / pmtu); break;
+      default: w.npkts = read_packets(w.length, pmtu); break;
     }
   }
 }

@@ -64,6 +64,7 @@ struct DeviceConfig {
   X(rx_drop_no_recv_wqe)            \
   X(rx_drop_bad_length)             \
   X(rx_drop_stale_response)         \
+  X(access_revoked)                 \
   X(rx_icrc_unverified)             \
   X(tx_drop_no_buffer)              \
   X(tx_drop_port_full)              \
@@ -190,7 +191,9 @@ class Device {
   engine::NeighbourTable neighbours_;
   std::vector<std::unique_ptr<verbs::Cq>> cqs_;
   std::vector<std::unique_ptr<Srq>> srqs_;
-  std::vector<std::unique_ptr<Qp>> qps_;  // index = qpn; 0 and 1 reserved
+  std::vector<std::unique_ptr<Qp>> qps_;  // index = qpn & qpn_slot_mask_; 0 unused, 1 the GSI QP
+  std::uint32_t qpn_slot_bits_ = 12;
+  std::uint32_t qpn_slot_mask_ = 0xfff;
   std::vector<Qp*> live_qps_;
   std::vector<AsyncEvent> events_;
   Counters<DeviceCounter> counters_;

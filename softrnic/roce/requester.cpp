@@ -4,6 +4,7 @@
 
 #include "roce/device.hpp"
 #include "roce/memory_ops.hpp"
+#include "roce/sge.hpp"
 #include "roce/timers.hpp"
 
 namespace softrnic::roce {
@@ -134,6 +135,17 @@ void requester_step(Device& dev, Qp& qp) {
       qp.pkts_since_ackreq++;
       bth.ack_req = last || rd_at || qp.pkts_since_ackreq >= kAckReqEvery;
       if (bth.ack_req) qp.pkts_since_ackreq = 0;
+    }
+    if (pl.wqe && pl.len && !(w.wr.flags & verbs::kInline) &&
+        !all_current({w.refs.data(), w.wr.num_sge}, {w.wr.sg.data(), w.wr.num_sge}, pl.offset, pl.len)) {
+      // The WQE's memory was deregistered or invalidated after it was posted: it completes with a
+      // local protection error (IBA 10.8.3.3) and nothing more of it leaves.
+      dev.add(DeviceCounter::access_revoked);
+      w.done = true;
+      w.status = verbs::WcStatus::local_protection_error;
+      qp.ack_deadline = 0;
+      dev.enter_error(qp, AsyncEvent::Type::qp_fatal, false);
+      break;
     }
     if (!dev.send_packet(qp, bth, ext, pl, qp.type == QpType::ud ? w.wr.ah : nullptr)) break;
     if (k < w.sent_high) {

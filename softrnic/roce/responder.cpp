@@ -126,8 +126,15 @@ Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_
     *code = wire::aeth::kNakInvalidRequest;
     return Verdict::error;
   }
-  scatter({qp.recv_refs.data(), qp.cur_recv.num_sge}, {qp.cur_recv.sg.data(), qp.cur_recv.num_sge},
-          qp.recv_offset, payload);
+  // Every packet re-checks the receive buffers (taken at the first packet): deregistered or
+  // invalidated since, the message ends in a local protection error and nothing is placed.
+  if (!scatter({qp.recv_refs.data(), qp.cur_recv.num_sge}, {qp.cur_recv.sg.data(), qp.cur_recv.num_sge},
+               qp.recv_offset, payload)) {
+    dev.add(DeviceCounter::access_revoked);
+    complete_recv(dev, qp, WcStatus::local_protection_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
+    *code = wire::aeth::kNakRemoteOperational;
+    return Verdict::error;
+  }
   qp.recv_offset += static_cast<std::uint32_t>(payload.size());
   if (!op.last_or_only()) {
     qp.in_msg = Qp::InMsg::send;
@@ -191,7 +198,13 @@ Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8
       return Verdict::error;
     }
   }
-  if (!payload.empty()) verbs::MemoryTable::copy_in(qp.write_ref, qp.write_offset, payload);
+  // Every packet re-checks the R_Key's window (checked at the first packet): invalidated,
+  // deregistered or re-registered since, the rest of the WRITE is a remote access error.
+  if (!payload.empty() && !verbs::MemoryTable::copy_in(qp.write_ref, qp.write_offset, payload)) {
+    dev.add(DeviceCounter::access_revoked);
+    *code = wire::aeth::kNakRemoteAccess;
+    return Verdict::error;
+  }
   qp.write_offset += static_cast<std::uint32_t>(payload.size());
   if (!ends) {
     qp.in_msg = Qp::InMsg::write;
@@ -223,6 +236,7 @@ const RdAtomicResource* find_resource(const Qp& qp, Psn psn, bool atomic) {
 
 // Checks a READ and queues its responses starting at psn. False when access is refused.
 bool queue_read(Device& dev, Qp& qp, Psn psn, const wire::Reth& reth, bool replay) {
+  if (reth.dma_length > dev.config().limits.max_msg_size) return false;
   verbs::MemRef ref{};
   if (reth.dma_length != 0) {
     auto r = (qp.attr.access_flags & verbs::kRemoteRead)
@@ -238,7 +252,7 @@ bool queue_read(Device& dev, Qp& qp, Psn psn, const wire::Reth& reth, bool repla
   j->psn = psn;
   j->ref = ref;
   j->len = reth.dma_length;
-  j->npkts = std::max<std::uint32_t>(1, (reth.dma_length + qp.attr.pmtu - 1) / qp.attr.pmtu);
+  j->npkts = read_packets(reth.dma_length, qp.attr.pmtu);
   j->replay = replay;
   return true;
 }
@@ -324,7 +338,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
         return;
       }
       auto& r = next_resource(qp);
-      r = {true, false, psn, std::max<std::uint32_t>(1, (reth.dma_length + qp.attr.pmtu - 1) / qp.attr.pmtu), 0};
+      r = {true, false, psn, read_packets(reth.dma_length, qp.attr.pmtu), 0};
       qp.epsn += r.npkts;
       qp.msn++;
       return;
@@ -461,8 +475,11 @@ void handle_ud(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
   }
   const std::span<const verbs::MemRef> refs{qp.recv_refs.data(), qp.cur_recv.num_sge};
   const std::span<const Sge> sg{qp.cur_recv.sg.data(), qp.cur_recv.num_sge};
-  scatter(refs, sg, 0, grh);
-  scatter(refs, sg, kGrh, payload);
+  if (!scatter(refs, sg, 0, grh) || !scatter(refs, sg, kGrh, payload)) {
+    dev.add(DeviceCounter::access_revoked);
+    complete_recv(dev, qp, WcStatus::local_protection_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
+    return;
+  }
   const auto& op = p.op();
   std::uint8_t flags = verbs::Cqe::kGrh | (p.bth().solicited() ? verbs::Cqe::kSolicited : 0);
   std::uint32_t imm = 0;

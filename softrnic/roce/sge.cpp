@@ -21,18 +21,34 @@ void walk(std::span<const Sge> sg, std::uint32_t offset, std::size_t len, F&& f)
 }
 }  // namespace
 
-void gather(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
-            ByteSpan dst) {
-  walk(sg, offset, dst.size(), [&](std::size_t i, std::uint32_t off, std::size_t done, std::size_t n) {
-    verbs::MemoryTable::copy_out(refs[i], off, dst.subspan(done, n));
+// Checked before the first byte moves, so a message is never placed half into memory that went away.
+bool all_current(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
+                 std::size_t len) {
+  bool ok = true;
+  walk(sg, offset, len, [&](std::size_t i, std::uint32_t, std::size_t, std::size_t) {
+    ok = ok && verbs::MemoryTable::current(refs[i]);
   });
+  return ok;
 }
 
-void scatter(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
-             ConstByteSpan src) {
-  walk(sg, offset, src.size(), [&](std::size_t i, std::uint32_t off, std::size_t done, std::size_t n) {
-    verbs::MemoryTable::copy_in(refs[i], off, src.subspan(done, n));
+bool gather(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
+            ByteSpan dst) {
+  if (sg.size() > 1 && !all_current(refs, sg, offset, dst.size())) return false;
+  bool ok = true;
+  walk(sg, offset, dst.size(), [&](std::size_t i, std::uint32_t off, std::size_t done, std::size_t n) {
+    ok = verbs::MemoryTable::copy_out(refs[i], off, dst.subspan(done, n)) && ok;
   });
+  return ok;
+}
+
+bool scatter(std::span<const verbs::MemRef> refs, std::span<const Sge> sg, std::uint32_t offset,
+             ConstByteSpan src) {
+  if (sg.size() > 1 && !all_current(refs, sg, offset, src.size())) return false;
+  bool ok = true;
+  walk(sg, offset, src.size(), [&](std::size_t i, std::uint32_t off, std::size_t done, std::size_t n) {
+    ok = verbs::MemoryTable::copy_in(refs[i], off, src.subspan(done, n)) && ok;
+  });
+  return ok;
 }
 
 const std::byte* contiguous(std::span<const verbs::MemRef> refs, std::span<const Sge> sg,

@@ -35,6 +35,16 @@ struct DeviceLimits {
 };
 
 inline constexpr DeviceLimits kDefaultLimits{};
+
+// A QPN's low bits are the slot of its QP in the device's table, large enough for max_qp QPs
+// beside QPNs 0 and 1; the bits above are drawn at random when the QP is made (RoCEv2), so a
+// peer cannot guess other connections' QPNs from its own. Whoever keeps a table by QPN (the NDK
+// shim's QP contexts) indexes it by qpn & qpn_slot_mask and compares the whole QPN.
+constexpr std::uint32_t qpn_slot_mask(const DeviceLimits& l) {
+  std::uint32_t bits = 8;
+  while (bits < 20 && (std::uint64_t{1} << bits) < std::uint64_t{l.max_qp} + 2) ++bits;
+  return (1u << bits) - 1;
+}
 static_assert(kDefaultLimits.max_ird <= 255 && kDefaultLimits.max_ord <= 255);
 
 }  // namespace softrnic::verbs

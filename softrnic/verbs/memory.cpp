@@ -1,8 +1,10 @@
 #include "verbs/memory.hpp"
 
-#include <cassert>
+#include <algorithm>
 #include <cstring>
 #include <string>
+
+#include "base/random.hpp"
 
 namespace softrnic::verbs {
 
@@ -38,7 +40,10 @@ bool rights_consistent(std::uint32_t access) {
 }  // namespace
 
 MemoryTable::MemoryTable(const DeviceLimits& limits) : limits_(limits) {
-  objects_.resize(1);
+  const std::uint64_t want = std::uint64_t{limits.max_mr} + limits.max_mw + 1;
+  capacity_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(want, 1u << 24));  // 24-bit index
+  chunks_.reserve((capacity_ >> kChunkBits) + 1);
+  chunks_.push_back(std::make_unique<MemoryObject[]>(1u << kChunkBits));
   pd_refs_.resize(1);
   pd_live_.resize(1);
 }
@@ -71,19 +76,26 @@ Result<std::uint32_t> MemoryTable::take_slot(MemoryObject::Kind kind, PdHandle p
   if (!pd_valid(pd)) return make_error(Errc::invalid_argument, "no such protection domain");
   std::uint32_t idx;
   if (!free_.empty()) {
-    idx = free_.back();
-    free_.pop_back();
+    idx = free_.front();
+    free_.pop_front();
   } else {
-    if (objects_.size() > limits_.max_mr + limits_.max_mw)
-      return make_error(Errc::busy, "memory key table full");
-    if (objects_.size() >= (1u << 24)) return make_error(Errc::busy, "memory key space exhausted");
-    objects_.emplace_back();
-    idx = static_cast<std::uint32_t>(objects_.size() - 1);
+    if (used_ >= capacity_) return make_error(Errc::busy, "memory key table full");
+    if ((used_ >> kChunkBits) >= chunks_.size())
+      chunks_.push_back(std::make_unique<MemoryObject[]>(1u << kChunkBits));
+    idx = used_++;
   }
-  auto& o = objects_[idx];
-  const std::uint8_t next_key = static_cast<std::uint8_t>(o.key + 1);  // a reused slot never repeats its last key
+  auto& o = slot(idx);
+  // The slot keeps its generation (bumped: nothing checked against its last use stays current)
+  // and never repeats its last key byte; the new one is drawn at random.
+  const std::uint64_t generation = o.generation + 1;
+  std::uint8_t key = secure_random<std::uint8_t>();
+  if (key == o.key) key = static_cast<std::uint8_t>(key + 1);
+  std::vector<std::byte*> pages = std::move(o.pages);
+  pages.clear();
   o = MemoryObject{};
-  o.key = next_key;
+  o.pages = std::move(pages);
+  o.generation = generation;
+  o.key = key;
   o.kind = kind;
   o.pd = pd;
   ++pd_refs_[pd];
@@ -92,8 +104,8 @@ Result<std::uint32_t> MemoryTable::take_slot(MemoryObject::Kind kind, PdHandle p
 
 MemoryObject* MemoryTable::lookup_mut(MemKeyRaw key) {
   const auto i = index_of(key);
-  if (i == 0 || i >= objects_.size()) return nullptr;
-  auto& o = objects_[i];
+  if (i == 0 || i >= used_) return nullptr;
+  auto& o = slot(i);
   if (o.kind == MemoryObject::Kind::free || o.key != key_of(key)) return nullptr;
   return &o;
 }
@@ -111,15 +123,15 @@ Result<MemKeyRaw> MemoryTable::register_mr(PdHandle pd, void* host, std::uint64_
     return make_error(Errc::invalid_argument, "remote write or atomic access needs local write");
   if (!(access & kZeroBased) && va + length < va)
     return make_error(Errc::invalid_argument, "VA + length overflows");
-  auto slot = take_slot(MemoryObject::Kind::mr, pd);
-  if (!slot) return std::unexpected(slot.error());
-  auto& o = objects_[*slot];
+  auto idx = take_slot(MemoryObject::Kind::mr, pd);
+  if (!idx) return std::unexpected(idx.error());
+  auto& o = slot(*idx);
   o.valid = true;
   o.access = access;
   o.host = static_cast<std::byte*>(host);
   o.length = length;
   o.va = (access & kZeroBased) ? 0 : va;
-  return make_key(*slot, o.key);
+  return make_key(*idx, o.key);
 }
 
 Result<MemKeyRaw> MemoryTable::reregister_mr(MemKeyRaw key, void* host, std::uint64_t length,
@@ -127,8 +139,13 @@ Result<MemKeyRaw> MemoryTable::reregister_mr(MemKeyRaw key, void* host, std::uin
   auto* o = lookup_mut(key);
   if (!o || o->kind != MemoryObject::Kind::mr) return make_error(Errc::not_found, "no such memory region");
   if (o->mw_refs) return make_error(Errc::busy, "memory windows are bound to this region");
+  if (host == nullptr && length != 0) return make_error(Errc::invalid_argument, "null buffer");
+  if (length > limits_.max_mr_size)
+    return make_error(Errc::invalid_argument, "registration larger than the device maximum");
   if (!rights_consistent(access))
     return make_error(Errc::invalid_argument, "remote write or atomic access needs local write");
+  if (!(access & kZeroBased) && va + length < va)
+    return make_error(Errc::invalid_argument, "VA + length overflows");
   o->key = static_cast<std::uint8_t>(o->key + 1);
   ++o->generation;
   o->access = access;
@@ -142,13 +159,14 @@ Result<void> MemoryTable::deregister(MemKeyRaw key) {
   auto* o = lookup_mut(key);
   if (!o) return make_error(Errc::not_found, "no such memory key");
   if (o->mw_refs) return make_error(Errc::busy, "memory windows are bound to this region");
-  if (o->kind == MemoryObject::Kind::mw && o->valid) {
-    if (auto* parent = lookup_mut(o->parent)) --parent->mw_refs;
-  }
+  if (o->kind == MemoryObject::Kind::mw && o->valid) unbind_window(*o);
   --pd_refs_[o->pd];
   const std::uint8_t k = o->key;
-  const std::uint32_t gen = o->generation;
+  const std::uint64_t gen = o->generation;
+  std::vector<std::byte*> pages = std::move(o->pages);
+  pages.clear();
   *o = MemoryObject{};
+  o->pages = std::move(pages);
   o->key = k;
   o->generation = gen + 1;
   free_.push_back(index_of(key));
@@ -158,12 +176,12 @@ Result<void> MemoryTable::deregister(MemKeyRaw key) {
 Result<MemKeyRaw> MemoryTable::alloc_frmr(PdHandle pd, std::uint32_t max_pages) {
   if (max_pages == 0 || max_pages > limits_.max_fast_reg_pages)
     return make_error(Errc::invalid_argument, "page list length out of range");
-  auto slot = take_slot(MemoryObject::Kind::frmr, pd);
-  if (!slot) return std::unexpected(slot.error());
-  auto& o = objects_[*slot];
+  auto idx = take_slot(MemoryObject::Kind::frmr, pd);
+  if (!idx) return std::unexpected(idx.error());
+  auto& o = slot(*idx);
   o.max_pages = max_pages;
   o.pages.reserve(max_pages);
-  return make_key(*slot, o.key);
+  return make_key(*idx, o.key);
 }
 
 Result<MemKeyRaw> MemoryTable::fast_register(MemKeyRaw key, std::uint8_t new_key,
@@ -180,8 +198,15 @@ Result<MemKeyRaw> MemoryTable::fast_register(MemKeyRaw key, std::uint8_t new_key
   if (page_size == 0 || (page_size & (page_size - 1)))
     return make_error(Errc::invalid_argument, "page size must be a power of two");
   if (first_page_offset >= page_size) return make_error(Errc::invalid_argument, "first page offset too large");
-  if (first_page_offset + length > std::uint64_t{page_size} * pages.size())
+  // Compared without adding, so a length near 2^64 cannot wrap past the check.
+  if (length > std::uint64_t{page_size} * pages.size() - first_page_offset)
     return make_error(Errc::invalid_argument, "length exceeds the page list");
+  if (length > limits_.max_mr_size)
+    return make_error(Errc::invalid_argument, "registration larger than the device maximum");
+  if (!(access & kZeroBased) && va + length < va)
+    return make_error(Errc::invalid_argument, "VA + length overflows");
+  for (std::byte* page : pages)
+    if (page == nullptr) return make_error(Errc::invalid_argument, "null page in the page list");
   if (!rights_consistent(access))
     return make_error(Errc::invalid_argument, "remote write or atomic access needs local write");
   o->pages.assign(pages.begin(), pages.end());
@@ -197,9 +222,9 @@ Result<MemKeyRaw> MemoryTable::fast_register(MemKeyRaw key, std::uint8_t new_key
 }
 
 Result<MemKeyRaw> MemoryTable::alloc_mw(PdHandle pd) {
-  auto slot = take_slot(MemoryObject::Kind::mw, pd);
-  if (!slot) return std::unexpected(slot.error());
-  return make_key(*slot, objects_[*slot].key);
+  auto idx = take_slot(MemoryObject::Kind::mw, pd);
+  if (!idx) return std::unexpected(idx.error());
+  return make_key(*idx, slot(*idx).key);
 }
 
 Result<MemKeyRaw> MemoryTable::bind_mw(MemKeyRaw mw, std::uint8_t new_key, MemKeyRaw mr,
@@ -219,7 +244,8 @@ Result<MemKeyRaw> MemoryTable::bind_mw(MemKeyRaw mw, std::uint8_t new_key, MemKe
     return make_error(Errc::invalid_argument, "remote write or atomic needs local write on the region");
   const std::uint64_t rva = r->va;
   if (!inside(va, length, rva, r->length)) return make_error(Errc::out_of_range, "window outside the region");
-  w->parent = make_key(index_of(mr), r->key);
+  w->parent = index_of(mr);
+  w->parent_generation = r->generation;
   w->parent_offset = va - rva;
   w->length = length;
   w->va = (access & kZeroBased) ? 0 : va;
@@ -227,6 +253,7 @@ Result<MemKeyRaw> MemoryTable::bind_mw(MemKeyRaw mw, std::uint8_t new_key, MemKe
   w->bound_qp = qp;
   w->key = new_key;
   w->valid = true;
+  ++w->generation;
   ++r->mw_refs;
   return make_key(index_of(mw), new_key);
 }
@@ -239,16 +266,28 @@ std::expected<void, AccessError> MemoryTable::invalidate(MemKeyRaw key, PdHandle
   if (!o->valid) return std::unexpected(AccessError::invalid_state);
   if (o->kind == MemoryObject::Kind::mw) {
     if (o->bound_qp != 0 && qp != 0 && o->bound_qp != qp) return std::unexpected(AccessError::qp_mismatch);
-    if (auto* parent = lookup_mut(o->parent)) --parent->mw_refs;
+    unbind_window(*o);
+    return {};
   }
   o->valid = false;
   ++o->generation;
   return {};
 }
 
-bool MemoryTable::current(const MemRef& r) {
-  return r.obj != nullptr && r.obj->valid && r.obj->kind != MemoryObject::Kind::free &&
-         r.obj->generation == r.generation;
+void MemoryTable::unbind_window(MemoryObject& w) {
+  MemoryObject& parent = slot(w.parent);
+  if (parent.mw_refs) --parent.mw_refs;
+  w.valid = false;
+  w.bound_qp = 0;
+  ++w.generation;
+}
+
+void MemoryTable::invalidate_windows_of(std::uint32_t qp) {
+  if (qp == 0) return;
+  for (std::uint32_t i = 1; i < used_; ++i) {
+    MemoryObject& o = slot(i);
+    if (o.kind == MemoryObject::Kind::mw && o.valid && o.bound_qp == qp) unbind_window(o);
+  }
 }
 
 std::expected<MemRef, AccessError> MemoryTable::check(MemKeyRaw key, PdHandle pd, std::uint64_t va,
@@ -264,11 +303,12 @@ std::expected<MemRef, AccessError> MemoryTable::check(MemKeyRaw key, PdHandle pd
   if (!inside(va, length, o->va, o->length)) return std::unexpected(AccessError::bounds);
   const std::uint64_t off = va - o->va;
   if (o->kind == MemoryObject::Kind::mw) {
-    const MemoryObject* parent = find(o->parent);
-    if (!parent || !parent->valid) return std::unexpected(AccessError::invalid_state);
-    return MemRef{parent, o->parent_offset + off, length, parent->generation};
+    const MemoryObject& parent = const_cast<MemoryTable*>(this)->slot(o->parent);
+    if (!parent.valid || parent.generation != o->parent_generation)
+      return std::unexpected(AccessError::invalid_state);
+    return MemRef{&parent, o, o->parent_offset + off, length, parent.generation, o->generation};
   }
-  return MemRef{o, off, length, o->generation};
+  return MemRef{o, nullptr, off, length, o->generation, 0};
 }
 
 namespace {
@@ -292,23 +332,32 @@ void for_each_piece(const MemoryObject& o, std::uint64_t offset, std::uint64_t l
 }
 }  // namespace
 
-void MemoryTable::copy_in(const MemRef& r, std::uint64_t offset, ConstByteSpan src) {
-  assert(offset + src.size() <= r.length);
+namespace {
+bool within(const MemRef& r, std::uint64_t offset, std::uint64_t n) {
+  return offset <= r.length && n <= r.length - offset;
+}
+}  // namespace
+
+bool MemoryTable::copy_in(const MemRef& r, std::uint64_t offset, ConstByteSpan src) {
+  if (!current(r) || !within(r, offset, src.size())) return false;
   for_each_piece(*r.obj, r.offset + offset, src.size(),
                  [&](std::byte* p, std::uint64_t n, std::uint64_t done) {
                    std::memcpy(p, src.data() + done, n);
                  });
+  return true;
 }
 
-void MemoryTable::copy_out(const MemRef& r, std::uint64_t offset, ByteSpan dst) {
-  assert(offset + dst.size() <= r.length);
+bool MemoryTable::copy_out(const MemRef& r, std::uint64_t offset, ByteSpan dst) {
+  if (!current(r) || !within(r, offset, dst.size())) return false;
   for_each_piece(*r.obj, r.offset + offset, dst.size(),
                  [&](std::byte* p, std::uint64_t n, std::uint64_t done) {
                    std::memcpy(dst.data() + done, p, n);
                  });
+  return true;
 }
 
 std::byte* MemoryTable::atomic_ptr(const MemRef& r) {
+  if (!current(r) || !within(r, 0, 8)) return nullptr;
   std::byte* out = nullptr;
   for_each_piece(*r.obj, r.offset, 8, [&](std::byte* p, std::uint64_t n, std::uint64_t) {
     if (n == 8) out = p;
@@ -318,7 +367,7 @@ std::byte* MemoryTable::atomic_ptr(const MemRef& r) {
 
 const std::byte* MemoryTable::contiguous(const MemRef& r, std::uint64_t offset,
                                          std::uint64_t len) {
-  assert(offset + len <= r.length);
+  if (!current(r) || !within(r, offset, len)) return nullptr;
   const std::byte* out = nullptr;
   for_each_piece(*r.obj, r.offset + offset, len, [&](std::byte* p, std::uint64_t n, std::uint64_t) {
     if (n == len) out = p;

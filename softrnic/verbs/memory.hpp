@@ -1,13 +1,17 @@
 // Protection domains, memory regions, fast-register MRs and type 2 memory windows, in one key
-// space (IBA 10.6). A key is index << 8 | key byte; the key byte changes on every re-registration,
-// fast-register or bind, so a stale key never reaches memory. Every remote or local access goes
+// space (IBA 10.6). A key is index << 8 | key byte; the key byte is drawn at random on allocation and
+// changes on every re-registration, fast-register or bind, so a stale or guessed key rarely names
+// anything, and a slot's generation makes sure that work checked earlier never reaches memory the
+// key no longer names. Every remote or local access goes
 // through check(), which enforces PD, state, bounds and rights: memory outside a registration is
 // never touched.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <expected>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -31,12 +35,19 @@ enum class AccessError : std::uint8_t {
 };
 std::string_view to_string(AccessError e);
 
-// A checked window of registered memory; obtained only from MemoryTable::check.
+struct MemoryObject;
+
+// A checked window of registered memory; obtained only from MemoryTable::check. It holds the
+// objects it was checked against and their generations: the table's storage never moves and a
+// slot's generation only ever grows, so comparing generations (current()) tells whether the window
+// still names the memory it named when checked. Every packet that touches memory asks first.
 struct MemRef {
-  const struct MemoryObject* obj = nullptr;
-  std::uint64_t offset = 0;  // from the start of the underlying region
+  const MemoryObject* obj = nullptr;  // the region whose memory is touched
+  const MemoryObject* via = nullptr;  // the memory window it was reached through, if any
+  std::uint64_t offset = 0;           // from the start of the underlying region
   std::uint64_t length = 0;
-  std::uint32_t generation = 0;  // the object's generation when checked (MemoryTable::current)
+  std::uint64_t generation = 0;      // obj's generation when checked
+  std::uint64_t via_generation = 0;  // via's generation when checked
 };
 
 struct MemoryObject {
@@ -54,14 +65,16 @@ struct MemoryObject {
   std::uint32_t page_size = 0;
   std::uint32_t max_pages = 0;
   std::uint64_t first_page_offset = 0;  // FRMR: offset of va inside pages[0]
-  // MW: the region it windows, and where the window starts inside it.
-  MemKeyRaw parent = 0;
+  // MW: the region it windows (slot and the generation it had when bound), and where the window
+  // starts inside it.
+  std::uint32_t parent = 0;
+  std::uint64_t parent_generation = 0;
   std::uint64_t parent_offset = 0;
   std::uint32_t bound_qp = 0;
   std::uint32_t mw_refs = 0;  // MR: windows bound to it (deregistration is refused while > 0)
-  // Bumped whenever the object stops describing the memory it did (deregistration, invalidation,
-  // re-registration, a new fast-register or bind), so a window checked earlier can be re-checked.
-  std::uint32_t generation = 0;
+  // Bumped whenever the object stops describing the memory it did (allocation, deregistration,
+  // invalidation, re-registration, a new fast-register or bind). Never reset, never decreases.
+  std::uint64_t generation = 0;
 };
 
 class MemoryTable {
@@ -104,29 +117,53 @@ class MemoryTable {
                                                          std::uint32_t access,
                                                          std::uint32_t qp = 0) const;
 
-  // True while a window checked earlier still describes the same registration: work that outlives
-  // its check (a read response being sent) asks before every packet.
-  static bool current(const MemRef& r);
-  // Copies between a checked window and plain memory; offset is from the window's start.
-  static void copy_in(const MemRef& r, std::uint64_t offset, ConstByteSpan src);
-  static void copy_out(const MemRef& r, std::uint64_t offset, ByteSpan dst);
-  // Pointer to 8 aligned bytes (atomics); the window must be 8 bytes long and 8-aligned.
+  // Type 2 windows live only as long as their QP (IBA 10.6.7.2.2): a destroyed QP's windows
+  // become invalid, so a QP created later with the same number cannot use them.
+  void invalidate_windows_of(std::uint32_t qp);
+
+  // True while a window checked earlier still describes the same registration. Every accessor
+  // below asks it first, so work that outlives its check (later packets of a message, read
+  // responses, posted WQEs) never touches memory that was deregistered, invalidated or re-used
+  // since. Compiled out only for the benchmark that measures what it costs.
+  static bool current(const MemRef& r) {
+#ifdef SOFTRNIC_NO_REVALIDATION
+    return r.obj != nullptr;
+#else
+    return r.obj != nullptr && r.obj->generation == r.generation &&
+           (r.via == nullptr || r.via->generation == r.via_generation);
+#endif
+  }
+  // Copies between a checked window and plain memory; offset is from the window's start. False,
+  // with nothing copied, when the window is no longer current or [offset, offset + n) is outside it.
+  [[nodiscard]] static bool copy_in(const MemRef& r, std::uint64_t offset, ConstByteSpan src);
+  [[nodiscard]] static bool copy_out(const MemRef& r, std::uint64_t offset, ByteSpan dst);
+  // Pointer to 8 aligned bytes (atomics); the window must be 8 bytes long and 8-aligned, and current.
   static std::byte* atomic_ptr(const MemRef& r);
   // The host address of [offset, offset + len) of a window when those bytes are one contiguous
   // piece of memory (always for an MR; within one page for a fast-registered region), else
-  // nullptr. Zero-copy transmit hands such pieces to the port instead of copying them.
+  // nullptr (also when the window is no longer current). Zero-copy transmit hands such pieces to
+  // the port instead of copying them.
   static const std::byte* contiguous(const MemRef& r, std::uint64_t offset, std::uint64_t len);
 
   const MemoryObject* find(MemKeyRaw key) const;
+  std::size_t capacity() const { return capacity_; }
 
  private:
+  static constexpr std::uint32_t kChunkBits = 10;  // slots per chunk: 1024
   Result<std::uint32_t> take_slot(MemoryObject::Kind kind, PdHandle pd);
+  MemoryObject& slot(std::uint32_t i) { return chunks_[i >> kChunkBits][i & ((1u << kChunkBits) - 1)]; }
   MemoryObject* lookup_mut(MemKeyRaw key);
   bool pd_valid(PdHandle pd) const;
+  void unbind_window(MemoryObject& w);
 
   DeviceLimits limits_;
-  std::vector<MemoryObject> objects_;  // index 0 is never used, so key 0 is always invalid
-  std::vector<std::uint32_t> free_;
+  // Slots live in chunks allocated once and never moved or freed while the table lives, so a
+  // MemRef's pointers stay valid memory whatever is registered later. Slot 0 is never used, so
+  // key 0 is always invalid.
+  std::vector<std::unique_ptr<MemoryObject[]>> chunks_;
+  std::uint32_t capacity_ = 0;  // slots the limits allow, slot 0 included
+  std::uint32_t used_ = 1;      // slots ever handed out, slot 0 included
+  std::deque<std::uint32_t> free_;  // FIFO: a freed slot is re-used as late as possible
   std::vector<std::uint32_t> pd_refs_;  // objects per PD; index 0 unused
   std::vector<bool> pd_live_;
 };
