@@ -7,6 +7,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "cm/deadline_heap.hpp"
 #include "engine/gid_table.hpp"
 #include "roce/connect.hpp"
 
@@ -97,7 +98,10 @@ struct Conn {
   std::uint8_t retry_count = 7;
   std::array<std::byte, mad::kMadSize> last{};  // the last MAD sent: resent on timeouts/duplicates
   bool have_last = false;
-  std::uint64_t deadline = 0;  // 0: no timer
+  std::uint64_t deadline = 0;  // 0: no timer; set through Impl::set_deadline only
+  std::size_t heap_pos = kNotInHeap;
+  bool in_backlog = false;    // passive, the owner has not answered yet: counts in the listener's
+  bool mra_extended = false;  // an MRA already extended the wait for the message last sent
   std::uint64_t interval = 0;
   std::uint32_t retries_left = 0;
   std::uint32_t sends = 0;
@@ -125,10 +129,14 @@ struct ConnectionManager::Impl {
   std::deque<Pending> pending;
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns;
   std::map<std::pair<std::uint64_t, std::uint32_t>, ConnId> by_remote;  // (peer GUID, peer comm ID)
+  std::multimap<std::pair<std::uint64_t, std::uint32_t>, ConnId> by_peer_qp;  // (peer GUID, QPN)
+  DeadlineHeap<Conn> timers;
   struct Listener {
     ListenerId id;
     Address addr;
     Handler handler;
+    std::uint32_t backlog = 0;
+    std::uint32_t waiting = 0;  // records in req_rcvd / mra_sent
   };
   std::vector<Listener> listeners;
   ListenerId next_listener = 1;
@@ -160,6 +168,18 @@ struct ConnectionManager::Impl {
                 std::span<const std::byte> pd = {});
   void send_conn(Conn& c, const mad::CmMessage& msg, bool remember = true);
   void arm(Conn& c, std::uint64_t interval, std::uint32_t retries);
+  void set_deadline(Conn& c, std::uint64_t t) { timers.set(c, t); }
+  // One try's wait for an answer the peer said it takes 4.096 us * 2^t to give (IBA 12.7.27 adds
+  // the packet lifetime both ways: twice that), within kMaxPeerResponseWaitNs.
+  std::uint64_t peer_wait(std::uint8_t t) {
+    const std::uint64_t asked = 2 * cm_timeout_ns(t);
+    if (asked <= kMaxPeerResponseWaitNs) return asked;
+    ctr.add(CmCounter::timeout_clamped);
+    return kMaxPeerResponseWaitNs;
+  }
+  void leave_backlog(Conn& c);
+  Listener* listener(ListenerId id);
+  void erase(Conn& c);
   void finish(Conn& c);
   void emit(Conn& c, CmEvent e);
   CmEvent event_of(const Conn& c, CmEvent::Type t) const;
@@ -362,12 +382,41 @@ void ConnectionManager::Impl::arm(Conn& c, std::uint64_t interval, std::uint32_t
   c.interval = interval;
   c.retries_left = retries;
   c.sends = 1;
-  c.deadline = now() + interval;
+  c.mra_extended = false;
+  set_deadline(c, now() + interval);
+}
+
+ConnectionManager::Impl::Listener* ConnectionManager::Impl::listener(ListenerId id) {
+  for (auto& l : listeners) {
+    if (l.id == id) return &l;
+  }
+  return nullptr;
+}
+
+void ConnectionManager::Impl::leave_backlog(Conn& c) {
+  if (!c.in_backlog) return;
+  c.in_backlog = false;
+  if (Listener* l = listener(c.listener)) l->waiting--;
 }
 
 void ConnectionManager::Impl::finish(Conn& c) {
+  leave_backlog(c);
   c.state = State::timewait;
-  c.deadline = now() + cfg.timewait_ns;
+  set_deadline(c, now() + cfg.timewait_ns);
+}
+
+void ConnectionManager::Impl::erase(Conn& c) {
+  leave_backlog(c);
+  timers.cancel(c);
+  const auto it = by_remote.find({c.remote_guid, c.remote_id});
+  if (it != by_remote.end() && it->second == c.id) by_remote.erase(it);
+  for (auto [it, end] = by_peer_qp.equal_range({c.remote_guid, c.remote_qpn}); it != end; ++it) {
+    if (it->second == c.id) {
+      by_peer_qp.erase(it);
+      break;
+    }
+  }
+  conns.erase(c.id);
 }
 
 CmEvent ConnectionManager::Impl::event_of(const Conn& c, CmEvent::Type t) const {
@@ -474,9 +523,9 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
   };
   if (r.transport_type > 1) return reject(mad::RejectReason::invalid_transport_type, CmCounter::rx_stray);
   // Stale connection (IBA 12.9.8.3.1): the peer's QP is still in one of our live connections.
-  for (const auto& [id, c] : conns) {
-    if (c->remote_guid == r.local_ca_guid && c->remote_qpn == r.local_qpn &&
-        (c->state == State::established || c->state == State::rep_sent || c->state == State::dreq_sent))
+  for (auto [it, end] = by_peer_qp.equal_range({r.local_ca_guid, r.local_qpn}); it != end; ++it) {
+    const Conn& c = *conns.at(it->second);
+    if (c.state == State::established || c.state == State::rep_sent || c.state == State::dreq_sent)
       return reject(mad::RejectReason::stale_connection, CmCounter::stale_rejected);
   }
   if (!mad::is_ip_service_id(r.service_id) || mad::service_port_space(r.service_id) != mad::kPortSpaceTcp)
@@ -484,8 +533,8 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
   auto ip = mad::read_ip_cm_header(std::span<const std::byte, mad::kReqPrivateData>(r.private_data));
   if (!ip) return reject(mad::RejectReason::unsupported_request, CmCounter::rx_malformed);
   const std::uint16_t port = mad::service_port(r.service_id);
-  const Listener* best = nullptr;
-  for (const auto& l : listeners) {
+  Listener* best = nullptr;
+  for (auto& l : listeners) {
     if (l.addr.port != port) continue;
     if (l.addr.ip == ip->dst) {
       best = &l;
@@ -497,6 +546,12 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
   const auto ver = engine::is_ipv4_mapped(r.primary.local_gid) ? wire::IpVersion::v4 : wire::IpVersion::v6;
   const std::uint32_t mtu = mad::mtu_bytes(r.path_mtu);
   if (mtu == 0 || mtu > dev.active_mtu(ver)) return reject(mad::RejectReason::invalid_path_mtu, CmCounter::mtu_rejected);
+  // A REQ makes a record only within the listener's backlog and the device's record budget, as a
+  // SYN flood must not grow a listen queue (IBA 12.6.7 table 112: reason 3, no resources).
+  if (best->waiting >= best->backlog)
+    return reject(mad::RejectReason::no_resources, CmCounter::backlog_full);
+  if (conns.size() >= cfg.max_connections)
+    return reject(mad::RejectReason::no_resources, CmCounter::records_full);
 
   auto c = std::make_unique<Conn>();
   c->id = new_id();
@@ -517,13 +572,19 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
   c->pmtu = mtu;
   c->ird = r.initiator_depth;
   c->ord = r.responder_resources;
-  // If the peer gives up it sends REJ; if that is lost too, the record still goes away.
-  c->deadline = now() + cm_timeout_ns(r.remote_cm_response_timeout) * (r.max_cm_retries + 2u);
+  c->in_backlog = true;
+  best->waiting++;
+  // If the peer gives up it sends REJ; if that is lost too, the record still goes away, and never
+  // later than kMaxReqLifetimeNs whatever the REQ's timeouts say.
+  const std::uint64_t asked = cm_timeout_ns(r.remote_cm_response_timeout) * (r.max_cm_retries + 2u);
+  if (asked > kMaxReqLifetimeNs) ctr.add(CmCounter::timeout_clamped);
+  set_deadline(*c, now() + std::min(asked, kMaxReqLifetimeNs));
   CmEvent e = event_of(*c, CmEvent::Type::connect_request);
   e.private_data.assign(r.private_data.begin() + mad::kIpCmHeaderSize, r.private_data.end());
   e.responder_resources = r.responder_resources;
   e.initiator_depth = r.initiator_depth;
   by_remote[{c->remote_guid, c->remote_id}] = c->id;
+  by_peer_qp.emplace(std::pair{c->remote_guid, c->remote_qpn}, c->id);
   Conn& ref = *c;
   conns.emplace(c->id, std::move(c));
   emit(ref, std::move(e));
@@ -544,6 +605,7 @@ void ConnectionManager::Impl::on_rep(Conn& c, const mad::Rep& r) {
   c.remote_guid = r.local_ca_guid;
   c.remote_qpn = r.local_qpn;
   by_remote[{c.remote_guid, c.remote_id}] = c.id;
+  by_peer_qp.emplace(std::pair{c.remote_guid, c.remote_qpn}, c.id);
   c.ord = std::min(c.ord, r.responder_resources);
   c.ird = std::min(c.ird, r.initiator_depth);
   roce::QpConnectOptions o;
@@ -569,7 +631,7 @@ void ConnectionManager::Impl::on_rep(Conn& c, const mad::Rep& r) {
   rtu.remote_comm_id = c.remote_id;
   send_conn(c, rtu);
   c.state = State::established;
-  c.deadline = 0;
+  set_deadline(c, 0);
   ctr.add(CmCounter::established);
   CmEvent e = event_of(c, CmEvent::Type::established);
   e.private_data.assign(r.private_data.begin(), r.private_data.end());
@@ -582,7 +644,7 @@ void ConnectionManager::Impl::on_rtu(Conn& c) {
     return;
   }
   c.state = State::established;
-  c.deadline = 0;
+  set_deadline(c, 0);
   ctr.add(CmCounter::established);
   emit(c, event_of(c, CmEvent::Type::established));
 }
@@ -611,8 +673,16 @@ void ConnectionManager::Impl::on_mra(Conn& c, const mad::Mra& m) {
     ctr.add(CmCounter::rx_stray);
     return;
   }
-  // The peer needs longer: wait its service timeout on top of our own, retries untouched.
-  c.deadline = now() + cm_timeout_ns(m.service_timeout) + c.interval;
+  // The peer needs longer: wait its service timeout on top of our own, retries untouched. Once per
+  // message sent, and for kMaxMraWaitNs at most: MRAs alone cannot hold a handshake open.
+  if (c.mra_extended) {
+    ctr.add(CmCounter::rx_duplicate);
+    return;
+  }
+  c.mra_extended = true;
+  const std::uint64_t asked = cm_timeout_ns(m.service_timeout);
+  if (asked > kMaxMraWaitNs) ctr.add(CmCounter::timeout_clamped);
+  set_deadline(c, now() + std::min(asked, kMaxMraWaitNs) + c.interval);
 }
 
 void ConnectionManager::Impl::on_dreq(Conn* c, const wire::Ipv6Addr& src, const wire::Ipv6Addr& dst,
@@ -663,7 +733,8 @@ void ConnectionManager::Impl::timer_fired(Conn& c) {
   const auto resend = [&] {
     c.retries_left--;
     c.sends++;
-    c.deadline = now() + c.interval;
+    c.mra_extended = false;
+    set_deadline(c, now() + c.interval);
     ctr.add(CmCounter::retransmits);
     queue(&c, c.local_gid, c.remote_gid, *mad::decode_cm_mad(c.last));
   };
@@ -691,26 +762,20 @@ void ConnectionManager::Impl::timer_fired(Conn& c) {
     case State::req_rcvd:
     case State::mra_sent:
       return give_up(CmEvent::Type::connect_error, "");
-    default: c.deadline = 0; return;
+    default: set_deadline(c, 0); return;
   }
 }
 
 void ConnectionManager::Impl::run_timers() {
+  // Only the records whose deadline has passed: a poll's work does not grow with the record count.
   const std::uint64_t t = now();
-  std::vector<ConnId> expired;
-  for (auto& [id, c] : conns) {
-    if (c->deadline == 0 || t < c->deadline) continue;
+  while (Conn* c = timers.due(t)) {
     if (c->state == State::timewait) {
-      expired.push_back(id);
+      erase(*c);
       continue;
     }
     timer_fired(*c);
-  }
-  for (const ConnId id : expired) {
-    Conn& c = *conns.at(id);
-    if (auto it = by_remote.find({c.remote_guid, c.remote_id}); it != by_remote.end() && it->second == id)
-      by_remote.erase(it);
-    conns.erase(id);
+    if (c->deadline != 0 && c->deadline <= t) set_deadline(*c, t + 1);  // progress, whatever fired
   }
 }
 
@@ -742,8 +807,10 @@ std::size_t ConnectionManager::poll() {
 }
 
 std::size_t ConnectionManager::connection_count() const { return impl_->conns.size(); }
+std::size_t ConnectionManager::queued_mads() const { return impl_->pending.size(); }
 
-Result<ListenerId> ConnectionManager::listen(const Address& local, Handler handler) {
+Result<ListenerId> ConnectionManager::listen(const Address& local, Handler handler,
+                                             std::uint32_t backlog) {
   Impl& m = *impl_;
   if (!handler) return make_error(Errc::invalid_argument, "listen: a handler is required");
   if (local.port == 0) return make_error(Errc::invalid_argument, "listen: port 0 is not a port to listen on");
@@ -753,7 +820,7 @@ Result<ListenerId> ConnectionManager::listen(const Address& local, Handler handl
     if (l.addr == local) return make_error(Errc::busy, "listen: already listening on " + to_string(local));
   }
   const ListenerId id = m.next_listener++;
-  m.listeners.push_back({id, local, std::move(handler)});
+  m.listeners.push_back({id, local, std::move(handler), backlog ? backlog : m.cfg.listen_backlog});
   return id;
 }
 
@@ -801,6 +868,11 @@ Result<ConnId> ConnectionManager::connect(roce::Qp& qp, const ConnectParams& p, 
   if (mad::mtu_enum(pmtu) == 0 || pmtu > active)
     return make_error(Errc::invalid_argument, "connect: path MTU " + std::to_string(pmtu) +
                                                   " is not an IB MTU up to the active MTU " + std::to_string(active));
+  if (m.conns.size() >= m.cfg.max_connections) {
+    m.ctr.add(CmCounter::records_full);
+    return make_error(Errc::busy, "connect: " + std::to_string(m.cfg.max_connections) +
+                                      " connection records in use (CmConfig::max_connections)");
+  }
   const auto& L = lim;
   auto c = std::make_unique<Conn>();
   c->id = m.new_id();
@@ -902,7 +974,8 @@ Result<void> ConnectionManager::accept(ConnId id, roce::Qp& qp, const AcceptPara
   copy_pd(rep.private_data, 0, p.private_data);
   m.send_conn(*c, rep);
   c->state = State::rep_sent;
-  m.arm(*c, 2 * cm_timeout_ns(c->req.local_cm_response_timeout), c->req.max_cm_retries);
+  m.leave_backlog(*c);
+  m.arm(*c, m.peer_wait(c->req.local_cm_response_timeout), c->req.max_cm_retries);
   return {};
 }
 
@@ -949,7 +1022,7 @@ Result<void> ConnectionManager::disconnect(ConnId id, std::span<const std::byte>
   m.send_conn(*c, d);
   c->state = State::dreq_sent;
   const std::uint8_t peer_t = c->active ? m.cfg.response_timeout : c->req.local_cm_response_timeout;
-  m.arm(*c, 2 * cm_timeout_ns(peer_t), m.cfg.max_retries);
+  m.arm(*c, m.peer_wait(peer_t), m.cfg.max_retries);
   return {};
 }
 

@@ -65,6 +65,17 @@ struct CmEvent {
 std::string_view event_name(CmEvent::Type t);
 using Handler = std::function<void(const CmEvent&)>;
 
+// Bounds on what a peer's messages can make us hold, whatever their timeout fields say. Everything
+// a peer sends is taken as hostile: a REQ may ask for 4.096 us * 2^31 per try and 15 tries (~41 h).
+//  - a REQ's record waits at most this long for its owner's accept() or reject();
+inline constexpr std::uint64_t kMaxReqLifetimeNs = 60'000'000'000;
+//  - an MRA makes us wait at most this long before our next try (Linux asks for 2^24: 68.7 s,
+//    and answers our resend with another MRA, so a slow peer costs a retry, not the connection);
+inline constexpr std::uint64_t kMaxMraWaitNs = 30'000'000'000;
+//  - one try waits at most this long for the peer's answer when the peer's own response timeout
+//    sets the wait (our REP, our DREQ on a connection the peer opened).
+inline constexpr std::uint64_t kMaxPeerResponseWaitNs = 16'000'000'000;
+
 struct CmConfig {
   // How long this side takes to answer, IBA encoding 4.096 us * 2^t (16: 268 ms). It goes into
   // every REQ; the peer's own values set how long we wait for it.
@@ -75,7 +86,16 @@ struct CmConfig {
   std::uint32_t recv_buffers = 256;        // posted receives on QP1
   std::uint32_t send_slots = 256;          // MADs in flight on QP1
   std::uint32_t max_pending = 1024;        // MADs waiting for a neighbour or a send slot
-  std::uint64_t seed = 0;                  // communication IDs and PSNs (0: random)
+  // Of those, answers that belong to no connection (REJ to a refused REQ, DREP to an unknown
+  // DREQ) waiting for the MAC of a source that may well be forged.
+  std::uint32_t max_unbound_unresolved = 32;
+  // Connection requests a listener holds before its owner accepts or rejects them, when listen()
+  // names no backlog (as in listen(2)); further REQs are rejected (reason 3) and make no record.
+  std::uint32_t listen_backlog = 256;
+  std::uint32_t max_connections = 16384;   // CM records per device, time-wait included
+  // Communication IDs, transaction IDs and PSNs come from getrandom(2). A nonzero seed makes them a
+  // reproducible sequence instead: for tests and replays only, never for a network with peers.
+  std::uint64_t seed = 0;
 };
 
 struct ConnectParams {
@@ -118,7 +138,14 @@ struct AcceptParams {
   X(disconnected)                                                                     \
   X(resolve_failed)     /* peers whose MAC never resolved */                          \
   X(tx_backlog)         /* MADs that waited for a send slot */                        \
-  X(tx_dropped)         /* MADs dropped: the pending queue was full */
+  X(tx_dropped)         /* MADs dropped: the pending queue was full */              \
+  X(tx_unbound_dropped) /* answers to no connection dropped: too many wait for a MAC */ \
+  X(backlog_full)       /* REQs rejected (reason 3): the listener's backlog was full */ \
+  X(records_full)       /* REQs rejected (reason 3): max_connections records in use */  \
+  X(ip_header_mismatch) /* REQs whose private-data IP header is not the packet's (REJ 12) */ \
+  X(rx_wrong_peer)      /* messages for a connection not from its peer (address, */ \
+                        /* comm ID, QPN): dropped */                                    \
+  X(timeout_clamped)    /* REQs and MRAs whose timeouts asked for more than the bounds */
 
 enum class CmCounter : std::uint8_t {
 #define SOFTRNIC_X(n) n,
@@ -138,7 +165,9 @@ class ConnectionManager {
   ConnectionManager& operator=(const ConnectionManager&) = delete;
 
   // A listener per (address, port); address all-zero listens on every address of the device.
-  [[nodiscard]] Result<ListenerId> listen(const Address& local, Handler handler);
+  // backlog: requests held until the owner answers them (0: CmConfig::listen_backlog).
+  [[nodiscard]] Result<ListenerId> listen(const Address& local, Handler handler,
+                                          std::uint32_t backlog = 0);
   [[nodiscard]] Result<void> stop_listening(ListenerId id);
 
   // Active side: qp (RC or UC, in RESET) will be connected to p.remote. Events go to handler.
@@ -155,6 +184,7 @@ class ConnectionManager {
 
   const Counters<CmCounter>& counters() const { return counters_; }
   std::size_t connection_count() const;  // records alive, time-wait included
+  std::size_t queued_mads() const;       // MADs waiting for a neighbour or a send slot
   roce::Device& device() { return dev_; }
 
   struct Impl;

@@ -78,9 +78,9 @@ class CmPair {
     }
     return pred();
   }
-  void run_for(std::uint64_t ns) {
+  void run_for(std::uint64_t ns, std::uint64_t step_ns = 100'000) {
     const std::uint64_t until = clock_.now_ns() + ns;
-    run_until([&] { return clock_.now_ns() >= until; }, 10'000'000);
+    run_until([&] { return clock_.now_ns() >= until; }, 10'000'000, step_ns);
   }
 
   // B listens on port and accepts every request with `reply` as private data (QPs made on demand).
