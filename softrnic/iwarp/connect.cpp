@@ -287,7 +287,18 @@ std::size_t Device::poll() {
   const std::uint64_t now = clock_.now_ns();
 
   for (auto& l : m.listeners) {
+    std::size_t pending = 0;
+    for (const auto& c : m.conns)
+      pending += c->listener == l.id && !c->active &&
+                 (c->st == Conn::St::awaiting_request || c->st == Conn::St::owner_decides);
     while (auto s = l.listener->accept()) {
+      ++work;
+      if (pending >= config_.accept_backlog) {
+        s->abort();  // the backlog is full: this connection costs nothing more
+        add(IwarpCounter::accept_backlog_drops);
+        continue;
+      }
+      ++pending;
       auto c = std::make_unique<Conn>();
       c->id = m.next_id++;
       c->st = Conn::St::awaiting_request;
@@ -296,7 +307,6 @@ std::size_t Device::poll() {
       c->listener = l.id;
       c->deadline = now + kMpaTimeoutNs;
       m.conns.push_back(std::move(c));
-      ++work;
     }
   }
 
@@ -424,6 +434,7 @@ std::size_t Device::poll() {
         auto f = read_frame(c);
         if (!f) {
           if (c.stream->state() != Stream::State::open || now > c.deadline) {
+            if (now > c.deadline) add(IwarpCounter::mpa_request_timeouts);
             c.stream->abort();
             c.st = Conn::St::closed;
             add(IwarpCounter::connections_failed);
@@ -453,6 +464,7 @@ std::size_t Device::poll() {
           break;
         }
         c.st = Conn::St::owner_decides;
+        c.deadline = now + config_.owner_decision_ns;
         cm::CmEvent e = event(c, cm::CmEvent::Type::connect_request);
         e.private_data.assign(c.peer.private_data.begin(), c.peer.private_data.end());
         if (c.peer.ird_ord) {
@@ -462,6 +474,14 @@ std::size_t Device::poll() {
         emit(c, std::move(e));
         break;
       }
+      case Conn::St::owner_decides:
+        if (now > c.deadline) {
+          // Nobody answered: the peer is let go and the owner told its connect_request is gone.
+          add(IwarpCounter::owner_decision_timeouts);
+          give_up(cm::CmEvent::Type::connect_error,
+                  "not accepted or rejected within " + std::to_string(config_.owner_decision_ns / 1'000'000'000) + " s");
+        }
+        break;
       case Conn::St::rtr_wait:
         if (c.qp && !c.qp->hold_tx) {
           c.st = Conn::St::established;

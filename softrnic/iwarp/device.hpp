@@ -51,6 +51,13 @@ struct IwarpConfig {
   // arrive in between wait in its socket until more arrive: if the RTR and a first Send both
   // land in that window (about a millisecond in a slow guest), the connection stalls.
   std::uint64_t rtr_settle_ns = 5'000'000;
+  // Incoming connections a listener keeps before its owner has answered them (reading the MPA
+  // Request, or waiting for accept/reject), like listen(2)'s backlog: beyond it a new connection
+  // is closed at once and counted (accept_backlog_drops). Whatever a peer opens costs at most this.
+  std::uint32_t accept_backlog = 128;
+  // How long the owner may take to accept or reject a connect_request before the connection is
+  // closed (the owner gets connect_error for it).
+  std::uint64_t owner_decision_ns = 30'000'000'000;
 };
 
 #define SOFTRNIC_IWARP_COUNTERS(X)                                                  \
@@ -65,7 +72,10 @@ struct IwarpConfig {
   X(mpa_rejects_rx)                                                                 \
   X(connections_established)                                                        \
   X(connections_failed)                                                             \
-  X(access_revoked) /* memory deregistered/invalidated under a message in progress */
+  X(access_revoked) /* memory deregistered/invalidated under a message in progress */ \
+  X(accept_backlog_drops) /* incoming connections closed: the listener's backlog was full */ \
+  X(mpa_request_timeouts) /* incoming connections that sent no MPA Request in time */ \
+  X(owner_decision_timeouts) /* connect_requests nobody accepted or rejected in time */
 
 enum class IwarpCounter : std::uint8_t {
 #define SOFTRNIC_X(n) n,

@@ -169,5 +169,56 @@ TEST_F(IwProtection, ASinkDeregisteredBetweenTwoResponsesIsNotWritten) {
   EXPECT_EQ(sc[0].status, WcStatus::local_protection_error);
 }
 
+// Finding 5: every accepted connection was kept (with its buffers) however many a peer opened,
+// and could wait for the owner forever.
+TEST(IwBounds, AConnectionFloodIsBoundedByTheBacklogAndTimesOut) {
+  IwPair t;
+  std::size_t requests = 0;
+  ASSERT_TRUE(t.b.dev->listen({ip4(2), 4000}, [&](const cm::CmEvent& e) {
+    if (e.type == Type::connect_request) ++requests;
+  }));
+  // 1000 connections that never send an MPA Request.
+  std::vector<std::unique_ptr<Stream>> flood;
+  for (int i = 0; i < 1000; ++i) {
+    auto s = t.ta.connect({ip4(2), 4000}, {});
+    ASSERT_TRUE(s);
+    flood.push_back(std::move(*s));
+  }
+  t.run_rounds(3);
+  const auto& c = t.b.dev->counters();
+  EXPECT_EQ(c.get(IwarpCounter::accept_backlog_drops), 1000u - IwarpConfig{}.accept_backlog);
+  std::size_t closed = 0;
+  for (auto& s : flood) closed += s->state() != Stream::State::open;
+  EXPECT_EQ(closed, 1000u - IwarpConfig{}.accept_backlog) << "refused connections are closed at once";
+  // Past the MPA Request deadline every waiting one is gone, and a real connection is accepted.
+  t.clock.advance(11'000'000'000);
+  t.run_rounds(2);
+  EXPECT_EQ(c.get(IwarpCounter::mpa_request_timeouts), IwarpConfig{}.accept_backlog);
+  flood.clear();
+  t.b.dev->stop_listening(1).value();
+  Qp* qa = t.a.new_qp();
+  EXPECT_NE(t.connect_pair(qa, 4001), nullptr);
+  EXPECT_EQ(requests, 0u);
+}
+
+TEST(IwBounds, AConnectRequestNobodyAnswersIsClosedAfterTheOwnersDeadline) {
+  IwPair t;
+  std::vector<cm::CmEvent> seen;
+  ASSERT_TRUE(t.b.dev->listen({ip4(2), 4000}, [&](const cm::CmEvent& e) { seen.push_back(e); }));
+  Qp* qa = t.a.new_qp();
+  cm::ConnectParams p;
+  p.remote = {ip4(2), 4000};
+  ASSERT_TRUE(t.a.dev->connect(*qa, p, t.a.log()));
+  ASSERT_TRUE(t.run_until([&] { return !seen.empty(); }, 100000));
+  EXPECT_EQ(seen[0].type, Type::connect_request);
+  t.clock.advance(IwarpConfig{}.owner_decision_ns + 1);
+  t.run_rounds(3);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].type, Type::connect_error);
+  EXPECT_EQ(t.b.dev->counters().get(IwarpCounter::owner_decision_timeouts), 1u);
+  EXPECT_FALSE(t.b.dev->accept(seen[0].conn, *t.b.new_qp(), {}, t.b.log())) << "too late to accept";
+  ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::connect_error) + t.a.count(Type::rejected) > 0; }));
+}
+
 }  // namespace
 }  // namespace softrnic::iwarp::test

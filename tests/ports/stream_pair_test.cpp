@@ -4,11 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <ostream>
 #include <set>
 #include <vector>
 
 #include "loopback/stream_pair.hpp"
+#include "stream/byte_ring.hpp"
 
 namespace softrnic {
 // Readable failure messages: "peer_closed", not "1-byte object <02>".
@@ -218,6 +220,36 @@ TEST(StreamPair, DestroyingAnOpenEndClosesItAndEitherEndMayOutliveThePair) {
   EXPECT_EQ(read_all(*b).size(), 100u);
   b->close();
   EXPECT_EQ(b->state(), State::closed);
+}
+
+// A stream's ring starts small and grows towards its limit as data needs it, keeping the bytes
+// waiting in order across the move, wrapped or not; it never passes its limit.
+TEST(ByteRing, GrowsOnDemandUpToItsLimitKeepingOrder) {
+  ByteRing r(16, 100);
+  EXPECT_EQ(r.capacity(), 16u);
+  const auto data = bytes(200, 3);
+  std::size_t in = 0, out = 0;
+  std::vector<std::byte> got;
+  // Wrap the small ring first, then make it grow with bytes waiting across the wrap.
+  in += r.push(std::span(data).subspan(in, 12));
+  std::array<std::byte, 10> tmp{};
+  out += r.pop(tmp);
+  got.insert(got.end(), tmp.begin(), tmp.end());
+  in += r.push(std::span(data).subspan(in, 10));
+  EXPECT_EQ(in, 22u) << "the ring wrapped";
+  r.grow_for(40, /*held=*/true);
+  EXPECT_EQ(r.capacity(), 64u);
+  in += r.push(std::span(data).subspan(in, 40));
+  r.release_held();
+  r.grow_for(1000);
+  EXPECT_EQ(r.capacity(), 100u) << "never past the limit";
+  in += r.push(std::span(data).subspan(in, 200 - in));
+  EXPECT_EQ(r.size(), 100u);
+  std::vector<std::byte> rest(r.size());
+  out += r.pop(rest);
+  got.insert(got.end(), rest.begin(), rest.end());
+  EXPECT_EQ(out, 110u);
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin()));
 }
 
 }  // namespace

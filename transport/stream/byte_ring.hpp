@@ -1,5 +1,7 @@
-// A fixed-capacity byte FIFO: the send or receive buffer of one stream. One allocation when it is
-// made (not zero-filled: pages are touched only as data reaches them), none after. The caller side
+// A byte FIFO: the send or receive buffer of one stream. Made with its capacity, or with a small
+// capacity and a limit it may grow to (grow_for) while no I/O holds pieces of it, so a connection
+// that moves little costs little (a peer opening many connections gets small buffers). Not
+// zero-filled: pages are touched only as data reaches them. The caller side
 // copies in and out (push, pop); the I/O side works in place on the at most two contiguous pieces
 // of data or of free space (the ring wraps once), then reports what moved (drop, commit).
 // Single-threaded.
@@ -9,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "base/bytes.hpp"
 
@@ -22,10 +25,33 @@ class ByteRing {
     std::size_t size() const { return first.size() + second.size(); }
   };
 
-  explicit ByteRing(std::size_t capacity)
-      : buf_(std::make_unique_for_overwrite<std::byte[]>(capacity)), cap_(capacity) {}
+  explicit ByteRing(std::size_t capacity) : ByteRing(capacity, capacity) {}
+  ByteRing(std::size_t initial, std::size_t limit)
+      : buf_(std::make_unique_for_overwrite<std::byte[]>(std::min(initial, limit))),
+        cap_(std::min(initial, limit)),
+        limit_(limit) {}
 
   std::size_t capacity() const { return cap_; }
+  std::size_t limit() const { return limit_; }
+  // Grows (doubling, at most to the limit) until `want` more bytes fit, keeping the bytes waiting
+  // (the buffer moves). One allocation per doubling. When an I/O still reads pieces of data()
+  // (a send in flight: held = true), the old buffers are kept until release_held() (at most one
+  // per doubling, less than the final buffer in all). Never while an I/O writes into vacant().
+  void grow_for(std::size_t want, bool held = false) {
+    if (want <= space() || cap_ >= limit_) return;
+    std::size_t cap = cap_;
+    while (cap < limit_ && cap - size_ < want) cap = std::min(limit_, cap * 2);
+    auto next = std::make_unique_for_overwrite<std::byte[]>(cap);
+    const Pieces d = data();
+    std::memcpy(next.get(), d.first.data(), d.first.size());
+    if (!d.second.empty()) std::memcpy(next.get() + d.first.size(), d.second.data(), d.second.size());
+    if (held) held_.push_back(std::move(buf_));
+    buf_ = std::move(next);
+    cap_ = cap;
+    head_ = 0;
+  }
+  // The I/O that read the buffer before it grew has completed.
+  void release_held() { held_.clear(); }
   std::size_t size() const { return size_; }
   std::size_t space() const { return cap_ - size_; }
   bool empty() const { return size_ == 0; }
@@ -83,7 +109,9 @@ class ByteRing {
   std::size_t wrap(std::size_t i) const { return i >= cap_ ? i - cap_ : i; }
 
   std::unique_ptr<std::byte[]> buf_;
+  std::vector<std::unique_ptr<std::byte[]>> held_;  // buffers before growths, while an I/O reads them
   std::size_t cap_;
+  std::size_t limit_;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };

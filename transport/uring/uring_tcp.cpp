@@ -254,6 +254,7 @@ void UringTcpTransport::Core::on_connect(ConnRec& c, std::int32_t res) {
 
 void UringTcpTransport::Core::on_send(ConnRec& c, std::int32_t res) {
   c.send_in_flight = false;
+  c.tx.release_held();
   if (res > 0) {
     counters.add(C::send_ops);
     counters.add(C::send_bytes, static_cast<std::uint64_t>(res));
@@ -412,6 +413,8 @@ void UringTcpTransport::Core::service_stream(ConnRec& c) {
   if (!c.recv_in_flight && !c.eof) {
     if (c.discard_rx) c.rx.clear();
     c.rx.rewind();
+    // A receive ring more than half full grows (the reader keeps up less than the peer sends).
+    if (!c.discard_rx && c.rx.space() < c.rx.capacity() / 2) c.rx.grow_for(c.rx.capacity() / 2 + 1);
     if (c.rx.space() > 0) {
       io_uring_sqe* sqe = get_sqe();
       if (sqe == nullptr) {

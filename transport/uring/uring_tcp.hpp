@@ -10,7 +10,10 @@
 // its ring buffer, so nothing is allocated per send or receive.
 //
 // Buffers: a send ring (UringTcpConfig::send_buffer_bytes) and a receive ring
-// (recv_buffer_bytes) per connection, allocated when the stream is made. write() takes what fits
+// (recv_buffer_bytes) per connection, each made at 16 KiB when the stream is made and doubled
+// towards its size as data needs it (the send ring keeps its old buffers until the send in flight
+// completes; the receive ring grows only between receives): a peer that opens connections and
+// moves nothing costs kilobytes each. write() takes what fits
 // (fewer bytes, down to 0, is backpressure); a receive is kept posted whenever the receive ring
 // has room, so a reader that stops reading stops the peer through TCP's own window.
 //

@@ -41,8 +41,11 @@ struct Rec {
 };
 
 struct ConnRec final : Rec {
+  // The rings start at kInitialRing bytes and grow towards the configured sizes as data needs
+  // them: a connection that only exchanges MPA frames (or is opened and left) costs kilobytes.
+  static constexpr std::size_t kInitialRing = 16 << 10;
   ConnRec(std::size_t send_bytes, std::size_t recv_bytes)
-      : Rec(Kind::stream), tx(send_bytes), rx(recv_bytes) {}
+      : Rec(Kind::stream), tx(kInitialRing, send_bytes), rx(kInitialRing, recv_bytes) {}
 
   Stream::State state = Stream::State::connecting;
   std::string error;

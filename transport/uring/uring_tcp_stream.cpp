@@ -27,6 +27,7 @@ class TcpStream final : public Stream {
 
   std::size_t write(ConstByteSpan data) override {
     if (c_->core == nullptr || c_->state != S::open) return 0;
+    c_->tx.grow_for(data.size(), c_->send_in_flight);  // a send in flight keeps reading the old buffer
     const std::size_t n = c_->tx.push(data);
     if (n > 0) c_->core->queue(*c_);
     return n;
