@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -23,6 +24,16 @@ namespace {
 constexpr int kBacklog = 16;
 constexpr std::size_t kMaxClients = 64;  // more connections are accepted and closed at once
 constexpr int kSendTimeoutMs = 1000;     // a client that does not read its answers is dropped
+constexpr mode_t kSocketMode = 0600;     // the server's user (and root) only
+
+// The caller's uid, from the credentials the kernel recorded at connect(); nothing when unknown.
+std::optional<uid_t> peer_uid(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+    return std::nullopt;
+  return cred.uid;
+}
 
 sockaddr_un unix_address(const std::string& path) {
   sockaddr_un a{};
@@ -170,6 +181,11 @@ Result<std::string> ControlServer::listen(const std::string& dir, std::string_vi
   ep->handler = std::move(handler);
   ep->fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (ep->fd < 0) return make_error(Errc::io_error, who + "socket: " + std::strerror(errno));
+  // Linux creates the socket file with the mode of the socket's inode (less the umask), so the
+  // file is 0600 from the moment bind() makes it: there is no window in which it is wider.
+  if (::fchmod(ep->fd, kSocketMode) != 0)
+    return make_error(Errc::io_error, who + "cannot restrict the control socket's mode: " +
+                                          std::strerror(errno));
   if (::bind(ep->fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
     if (err == EADDRINUSE)
@@ -180,6 +196,10 @@ Result<std::string> ControlServer::listen(const std::string& dir, std::string_vi
   if (lstat(path->c_str(), &st) == 0) {
     ep->dev = st.st_dev;
     ep->ino = st.st_ino;
+    // A kernel that ignored the inode's mode at bind: narrow it before anyone is accepted.
+    if ((st.st_mode & 07777) != kSocketMode && ::chmod(path->c_str(), kSocketMode) != 0)
+      return make_error(Errc::io_error, who + "cannot make " + *path + " mode 0600: " +
+                                            std::strerror(errno));
   }
   if (::listen(ep->fd, kBacklog) != 0)
     return make_error(Errc::io_error,
@@ -254,6 +274,16 @@ void ControlServer::run() {
       auto c = std::make_unique<Client>();
       c->fd = fd;
       c->endpoint = endpoints[i];
+      const auto uid = peer_uid(fd);
+      if (!uid || (*uid != 0 && *uid != geteuid())) {
+        refused_peers_.fetch_add(1, std::memory_order_relaxed);
+        const std::string who = uid ? "uid " + std::to_string(*uid) : "a caller of unknown uid";
+        spdlog::warn("control socket {}: refused {} (only uid {} and root may use it)",
+                     endpoints[i]->path, who, geteuid());
+        send_all(fd, to_line(control_error("permission denied: " + who +
+                                           " may not use this control socket")));
+        continue;  // c closes it
+      }
       if (clients.size() >= kMaxClients) {
         send_all(fd, to_line(control_error("too many control connections; try again later")));
         continue;  // c closes it

@@ -16,9 +16,17 @@
 // Socket files: a stale file (its process died: nothing accepts on it) is replaced; a live one is
 // an error naming the device; a path that is not a socket is never touched. Each socket file is
 // removed when its endpoint goes, unless another one has replaced it meanwhile.
+//
+// Who may ask: a socket file is created mode 0600 (its folder 0700, control_paths.hpp), and each
+// accepted connection is checked with SO_PEERCRED: a caller of another uid than the server's
+// (root excepted) gets one error line and is disconnected, is counted (refused_peers()) and
+// logged. The mode keeps other users out; the credential check still holds if the file's mode or
+// its folder's is widened afterwards.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -65,6 +73,9 @@ class ControlServer {
   // The socket path of `name`, or empty.
   std::string path_of(std::string_view name) const;
 
+  // Connections refused because the caller's uid was neither the server's nor root's.
+  std::uint64_t refused_peers() const { return refused_peers_.load(std::memory_order_relaxed); }
+
  private:
   struct Endpoint;
   struct Client;
@@ -78,6 +89,7 @@ class ControlServer {
   std::mutex serve_mu_;  // held while a handler runs, so remove() can wait for it
   int wake_fd_ = -1;     // eventfd: listen/remove/stop wake the server thread
   bool stop_ = false;    // under mu_
+  std::atomic<std::uint64_t> refused_peers_{0};
   std::thread thread_;
 };
 
