@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/random.hpp"
 #include "base/seqnum.hpp"
 #include "base/spsc_ring.hpp"
 #include "roce/wr.hpp"
@@ -193,6 +194,8 @@ class Qp {
   std::vector<RespJob> resp_jobs;  // ring
   std::uint32_t resp_head = 0, resp_tail = 0;
   std::array<std::uint64_t, 64> ud_recent{};  // UD duplicate filter (responder.cpp)
+  // Keys the filter's tags, so no sender can make its datagrams' tags equal another's.
+  std::uint64_t ud_secret = secure_random<std::uint64_t>();
   std::uint32_t ud_recent_next = 0;
   std::uint64_t last_cnp_ns = 0;
   bool cnp_sent_once = false;

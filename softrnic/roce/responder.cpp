@@ -428,11 +428,27 @@ void handle_uc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
 // UD (IBA 9.8.3): one packet per message, Q_Key checked, a 40-byte GRH ahead of the payload.
 // UD has no sequence checking in IBA; a wire that duplicates frames would deliver a datagram
 // twice. The receiver remembers the last few (source, source QP, PSN) it accepted and drops exact
-// repeats (senders give each datagram its own PSN).
+// repeats (senders give each datagram its own PSN). A tag is a hash of the whole source address,
+// source QP and PSN keyed by a secret of the QP: a neighbour cannot fill the filter with the tags
+// of another sender's datagrams to have them dropped.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 bool ud_seen_before(Qp& qp, const wire::ParsedFrame& p, std::uint32_t src_qp) {
-  const std::uint32_t src = p.ip_version == 4 ? load_be32(p.frame, p.l3_off + 12)
-                                              : load_be32(p.frame, p.l3_off + 8 + 12);
-  const std::uint64_t tag = (std::uint64_t{src} << 32) ^ (std::uint64_t{src_qp} << 24) ^ p.bth().psn().raw();
+  std::uint64_t hi = 0, lo;
+  if (p.ip_version == 4) {
+    lo = load_be32(p.frame, p.l3_off + 12);
+  } else {
+    hi = std::uint64_t{load_be32(p.frame, p.l3_off + 8)} << 32 | load_be32(p.frame, p.l3_off + 12);
+    lo = std::uint64_t{load_be32(p.frame, p.l3_off + 16)} << 32 | load_be32(p.frame, p.l3_off + 20);
+  }
+  const std::uint64_t id = std::uint64_t{src_qp} << 24 | p.bth().psn().raw();
+  const std::uint64_t tag = mix(mix(mix(qp.ud_secret ^ hi) ^ lo) ^ id);
   for (const auto t : qp.ud_recent) {
     if (t == tag) return true;
   }

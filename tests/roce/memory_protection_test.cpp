@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "wire/crc.hpp"
+#include "wire/parse.hpp"
 
 namespace softrnic::roce::test {
 namespace {
@@ -253,6 +255,73 @@ TEST_F(MemoryProtection, TypeTwoWindowIsInvalidOnceItsQpIsDestroyed) {
   devs.b.qp = nullptr;
   EXPECT_EQ(mem.check(*bound, devs.b.pd, 0, 16, verbs::kRemoteWrite, qpn).error(), verbs::AccessError::invalid_state);
   EXPECT_TRUE(mem.deregister(mr)) << "the region is free of windows again";
+}
+
+// Finding 6: the UD duplicate filter's tags were the source address's low 32 bits XOR the source
+// QP and PSN, so a neighbour could send a datagram whose tag equals one another sender is about
+// to send, and have that one dropped as a "duplicate".
+TEST(UdFilter, ANeighbourCannotMakeAnotherSendersDatagramLookLikeADuplicate) {
+  VirtualClock clock;
+  PipeWire wire;
+  TwoDevices devs{wire.a, wire.b, clock};
+  devs.connect(verbs::QpType::ud, 1024);
+  std::vector<std::byte> dst(4 * 1064);
+  const auto rk = *devs.b.dev->memory().register_mr(devs.b.pd, dst.data(), dst.size(), 0,
+                                                    verbs::kLocalWrite | verbs::kZeroBased);
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    RecvWr r;
+    r.wr_id = i;
+    r.num_sge = 1;
+    r.sg[0] = {i * 1064, 1064, rk};
+    ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
+  }
+  std::vector<std::vector<std::byte>> sent;
+  wire.filter = [&](int side, Packet& p) {
+    if (side == 0) sent.emplace_back(p.data, p.data + p.len);
+    return true;
+  };
+  AddressHandle ah = devs.a.qp->attr.av;
+  SendWr s;
+  s.opcode = WrOpcode::send;
+  s.ah = &ah;
+  s.remote_qpn = devs.b.qp->qpn;
+  s.remote_qkey = 0x11111111;
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  ASSERT_TRUE(devs.run_until([&] { return devs.drain(devs.b.rcq).size() == 1; }));
+  ASSERT_EQ(sent.size(), 1u);
+  // The neighbour at 198.18.0.9 forges the next datagram A will send (PSN + 1) from a source QP
+  // whose bits cancel what its address differs in (1 ^ 9, in the tag's bits 32-39, where the old
+  // tag had source QP bits 8-15): the same tag under the old scheme.
+  auto f = sent[0];
+  auto parsed = wire::parse_frame(f);
+  ASSERT_TRUE(parsed);
+  const std::size_t ip = parsed->l3_off, bth = parsed->l4_off + 8, deth = bth + 12;
+  const std::uint32_t next_psn = (parsed->bth().psn().raw() + 1) & 0xffffff;
+  f[ip + 15] = std::byte{9};
+  f[bth + 9] = std::byte(next_psn >> 16);
+  f[bth + 10] = std::byte(next_psn >> 8);
+  f[bth + 11] = std::byte(next_psn);
+  f[deth + 6] ^= std::byte{1u ^ 9u};  // source QP bits 8-15 (DETH bytes 5-7 are the QPN)
+  f[ip + 10] = f[ip + 11] = std::byte{0};
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i < 20; i += 2) sum += std::to_integer<std::uint32_t>(f[ip + i]) << 8 | std::to_integer<std::uint32_t>(f[ip + i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  f[ip + 10] = std::byte(~sum >> 8);
+  f[ip + 11] = std::byte(~sum);
+  const std::size_t icrc_at = f.size() - 4;
+  const std::uint32_t c = wire::icrc(ConstByteSpan(f).subspan(ip, 20), ConstByteSpan(f).subspan(ip + 20, icrc_at - ip - 20));
+  std::memcpy(f.data() + icrc_at, &c, 4);  // little-endian on the wire, as the engine writes it
+  wire.inject(0, f);
+  ASSERT_TRUE(devs.run_until([&] { return devs.drain(devs.b.rcq).size() == 1; })) << "the forged datagram is accepted";
+  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, s));
+  std::vector<verbs::Cqe> rc;
+  devs.run_until([&] {
+    auto x = devs.drain(devs.b.rcq);
+    rc.insert(rc.end(), x.begin(), x.end());
+    return !rc.empty();
+  }, 20000);
+  ASSERT_EQ(rc.size(), 1u) << "A's next datagram was dropped as a duplicate of the neighbour's";
+  EXPECT_EQ(rc[0].src_qp, devs.a.qp->qpn);
 }
 
 }  // namespace
