@@ -52,7 +52,8 @@ std::string difference(const capture::DecodeRecord& got, const capture::DecodeRe
 
 }  // namespace
 
-int run_codec_demo(const std::string& output, std::ostream& out, std::ostream& err) {
+int run_codec_demo(const std::string& output, bool overwrite, std::ostream& out,
+                   std::ostream& err) {
   out << "softrnic demo --codec -- codec round trip (no devices involved): it builds one\n"
          "RoCEv2 frame for every opcode of the opcode table (IPv4 and IPv6, some 802.1Q-tagged),\n"
          "ARP and ND frames, writes them to a pcap, decodes that file with the decoder behind\n"
@@ -73,7 +74,7 @@ int run_codec_demo(const std::string& output, std::ostream& out, std::ostream& e
     path = *p;
   }
 
-  auto writer = capture::PcapWriter::create(path);
+  auto writer = capture::PcapWriter::create(path, {.overwrite = overwrite});
   if (!writer) {
     err << "softrnic demo: " << writer.error().message << '\n';
     return kExitIo;

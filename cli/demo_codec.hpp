@@ -8,8 +8,10 @@
 
 namespace softrnic::cli {
 
-// output: the pcap to write; empty: demo.pcap in a fresh temporary directory.
+// output: the pcap to write; empty: demo.pcap in a fresh temporary directory. An existing output
+// is replaced only with overwrite (capture/pcap_file.hpp).
 // 0 when every frame decodes back to what was built, 1 when one does not, 2 on an I/O error.
-int run_codec_demo(const std::string& output, std::ostream& out, std::ostream& err);
+int run_codec_demo(const std::string& output, bool overwrite, std::ostream& out,
+                   std::ostream& err);
 
 }  // namespace softrnic::cli

@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "base/clock.hpp"
+#include "capture/capture_sink.hpp"
 #include "capture/pcap_file.hpp"
 #include "command.hpp"
 #include "demo_codec.hpp"
@@ -42,7 +43,7 @@ void run_on(Rig& rig, const std::string& proto, const WorkloadConfig& wc, DemoBu
 }  // namespace
 
 int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
-  if (cmd.codec) return run_codec_demo(cmd.output, out, err);
+  if (cmd.codec) return run_codec_demo(cmd.output, cmd.capture_overwrite, out, err);
 
   DemoReport report;
   report.loss_percent = cmd.loss_percent;
@@ -63,21 +64,26 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
   buffers.back.resize(wc.bytes);
   SteadyClock clock;
   std::uint32_t seed = 0;
-  // One capture file for both wires: the RoCEv2 rig borrows it, then the iWARP rig.
-  std::optional<capture::PcapWriter> writer;
+  // One capture for both wires: the RoCEv2 rig shares it, then the iWARP rig. Nothing else
+  // runs on the demo's engine, so it waits for room in the capture's ring rather than leave
+  // frames out of the file.
+  std::shared_ptr<capture::CaptureSink> sink;
   if (!cmd.capture.empty()) {
-    auto w = capture::PcapWriter::create(cmd.capture);
-    if (!w) {
-      err << "softrnic demo: --capture " << cmd.capture << ": " << w.error().message << '\n';
+    auto w = capture::PcapWriter::create(
+        cmd.capture, {.overwrite = cmd.capture_overwrite, .max_bytes = cmd.capture_max_bytes});
+    auto s = w ? capture::CaptureSink::create(std::move(*w), {.wait_when_full = true})
+               : Result<std::shared_ptr<capture::CaptureSink>>(std::unexpected(w.error()));
+    if (!s) {
+      err << "softrnic demo: --capture " << cmd.capture << ": " << s.error().message << '\n';
       return 1;
     }
-    writer.emplace(std::move(*w));
+    sink = std::move(*s);
   }
 
   if (cmd.roce) {
     RoceRigOptions ro;
     ro.loss = cmd.loss_percent / 100.0;
-    ro.capture = &writer;
+    ro.capture = sink;
     ro.loopback = cmd.wire == "loopback";
     RoceRigInfo info;
     auto rig = make_roce_rig(ro, clock, info);
@@ -95,7 +101,7 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
   }
 
   if (cmd.iwarp) {
-    auto rig = make_iwarp_rig(clock, writer ? &*writer : nullptr);
+    auto rig = make_iwarp_rig(clock, sink);
     if (!rig) {
       const std::string why =
           "iWARP rides on kernel TCP through io_uring, which could not start here: " +
@@ -120,9 +126,16 @@ int run_demo(const DemoCommand& cmd, std::ostream& out, std::ostream& err) {
     run_ndk_demo(no, progress, report);
   }
 
-  if (writer) {
-    report.capture_frames = writer->frames_written();
-    if (auto r = writer->close(); !r) report.failures.push_back("--capture " + cmd.capture + ": " + r.error().message);
+  if (sink) {
+    const auto closed = sink->close();
+    const capture::CaptureSinkStats st = sink->stats();
+    report.capture_frames = st.written;
+    report.capture_over_limit = st.over_limit;
+    const std::string what = "--capture " + cmd.capture + ": ";
+    if (!closed) report.failures.push_back(what + closed.error().message);
+    if (st.write_errors != 0)
+      report.failures.push_back(what + std::to_string(st.write_errors) +
+                                " frames could not be written");
   }
   if (cmd.json) {
     print_json(report, out);
@@ -174,7 +187,14 @@ void add_demo_command(CLI::App& app, CommandList& list) {
                   "in .pcapng, else pcap): the RoCEv2 frames as device a saw them, and device "
                   "ia's iWARP TCP streams with synthesized Ethernet/IP/TCP headers (iWARP runs "
                   "on kernel TCP, whose segments the engine never sees; in pcapng each such "
-                  "frame carries a comment saying so)");
+                  "frame carries a comment saying so). A new file (mode 0600): an existing one "
+                  "is refused unless --capture-overwrite");
+  sub->add_flag("--capture-overwrite", cmd->capture_overwrite,
+                "Let --capture (and --output of --codec) replace an existing regular file; a "
+                "symbolic link is refused either way");
+  sub->add_option("--capture-max-bytes", cmd->capture_max_bytes,
+                  "Stop writing --capture's file before it passes this many bytes; the frames "
+                  "left out are counted in the report");
   sub
       ->add_option("--wire", cmd->wire,
                    "RoCEv2 wire: ring (DPDK net_ring pair, no hugepages; falls back to loopback "

@@ -26,6 +26,8 @@ struct DemoCommand {
   std::string output;         // --codec: the pcap to write (empty: a temporary directory)
   double loss_percent = 0;    // frames dropped on each RoCE port, 0..50
   std::string capture;        // pcap of what crossed the RoCE wire; empty: none
+  bool capture_overwrite = false;       // --capture / --output may replace an existing file
+  std::uint64_t capture_max_bytes = 0;  // --capture's size limit; 0: none
   std::string wire = "ring";  // RoCE wire: "ring" (DPDK net_ring) or "loopback" (in memory)
   bool json = false;
   std::optional<std::uint32_t> size_mib;   // written and read back per transport

@@ -85,6 +85,9 @@ void print_table(const DemoReport& r, std::ostream& out) {
         << " frames (RoCEv2 as device a saw them; iWARP as ia's TCP streams with synthesized "
            "headers) -- `softrnic decode "
         << r.capture << "`\n";
+    if (r.capture_over_limit != 0)
+      out << "capture: " << r.capture_over_limit
+          << " later frames left out: the file reached --capture-max-bytes\n";
   }
   out << '\n' << (r.ok() ? "demo OK: every byte verified" : "demo FAILED") << '\n';
 }
@@ -99,6 +102,7 @@ void print_json(const DemoReport& r, std::ostream& out) {
   j["window"] = r.window;
   j["capture"] = r.capture.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.capture);
   j["capture_frames"] = r.capture_frames;
+  j["capture_frames_over_limit"] = r.capture_over_limit;
   j["phases"] = nlohmann::json::array();
   for (const auto& p : r.phases) {
     nlohmann::json e;

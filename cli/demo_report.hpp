@@ -37,6 +37,7 @@ struct DemoReport {
   double loss_percent = 0;
   std::string capture;  // the pcap written, empty when none
   std::uint64_t capture_frames = 0;
+  std::uint64_t capture_over_limit = 0;  // frames left out: the file reached --capture-max-bytes
   std::vector<PhaseResult> phases;
   std::vector<SkippedPart> skipped;
   std::vector<std::string> failures;  // failures outside a phase (set-up, connection)

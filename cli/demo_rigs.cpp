@@ -129,11 +129,11 @@ class RoceRig final : public Rig {
   explicit RoceRig(Clock& clock) : clock_(clock) {}
   ~RoceRig() override {
     // Connection managers go before the devices, devices before the decorators and ports
-    // (member order); the capture's writer goes back to the caller.
+    // (member order); the capture's sink stays the caller's.
     conns_.clear();
     for (auto& c : cm_) c.reset();
     for (auto& d : dev_) d.reset();
-    if (capture_ && writer_slot_ != nullptr) *writer_slot_ = capture_->stop();
+    if (capture_) (void)capture_->stop();
   }
 
   Result<void> build(const RoceRigOptions& o, RoceRigInfo& info) {
@@ -167,11 +167,9 @@ class RoceRig final : public Rig {
                              : "loopback (in memory; DPDK unavailable)";
     }
     Port* top[2] = {raw[0], raw[1]};
-    if (o.capture != nullptr && o.capture->has_value()) {
+    if (o.capture != nullptr) {
       capture_ = std::make_unique<capture::CapturePort>(*raw[0]);
-      if (auto r = capture_->start(std::move(**o.capture), "demo capture"); !r) return r;
-      o.capture->reset();
-      writer_slot_ = o.capture;
+      if (auto r = capture_->start(o.capture, "demo capture"); !r) return r;
       top[0] = capture_.get();
     }
     if (o.loss > 0) {
@@ -275,7 +273,6 @@ class RoceRig final : public Rig {
   std::unique_ptr<transport::LoopbackWire> wire_;
   transport::DpdkRingPair ring_;
   std::unique_ptr<capture::CapturePort> capture_;
-  std::optional<capture::PcapWriter>* writer_slot_ = nullptr;
   std::unique_ptr<transport::FaultPort> fault_[2];
   transport::DeviceSpec spec_[2];
   std::unique_ptr<roce::Device> dev_[2];
@@ -288,10 +285,10 @@ class RoceRig final : public Rig {
 // ---------------------------------------------------------------------------------------------
 class IwarpRig final : public Rig {
  public:
-  IwarpRig(Clock& clock, capture::PcapWriter* capture)
-      : clock_(clock), set_(options(capture != nullptr)), capture_(capture) {}
+  IwarpRig(Clock& clock, std::shared_ptr<capture::CaptureSink> capture)
+      : clock_(clock), set_(options(capture != nullptr)), capture_(std::move(capture)) {}
   ~IwarpRig() override {
-    if (auto* c = set_.stream_capture("ia")) c->set_writer(nullptr);
+    if (auto* c = set_.stream_capture("ia")) c->set_sink(nullptr);
   }
 
   Result<void> build() {
@@ -305,7 +302,7 @@ class IwarpRig final : public Rig {
     dev_[0] = set_.iwarp_device("ia");
     dev_[1] = set_.iwarp_device("ib");
     // The capture is device ia's view (both directions of its streams), as on RoCEv2.
-    if (auto* c = set_.stream_capture("ia")) c->set_writer(capture_);
+    if (auto* c = set_.stream_capture("ia")) c->set_sink(capture_);
     for (int s = 0; s < 2; ++s) {
       auto pd = dev_[s]->memory().alloc_pd();
       if (!pd) return std::unexpected(pd.error());
@@ -391,7 +388,7 @@ class IwarpRig final : public Rig {
 
   Clock& clock_;
   transport::DeviceSet set_;
-  capture::PcapWriter* capture_;
+  std::shared_ptr<capture::CaptureSink> capture_;
   iwarp::Device* dev_[2] = {nullptr, nullptr};
   verbs::PdHandle pd_[2] = {0, 0};
   std::uint16_t port_ = 0;
@@ -408,8 +405,9 @@ Result<std::unique_ptr<Rig>> make_roce_rig(const RoceRigOptions& opts, Clock& cl
   return rig;
 }
 
-Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock, capture::PcapWriter* capture) {
-  auto rig = std::make_unique<IwarpRig>(clock, capture);
+Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock,
+                                            std::shared_ptr<capture::CaptureSink> capture) {
+  auto rig = std::make_unique<IwarpRig>(clock, std::move(capture));
   if (auto r = rig->build(); !r) return std::unexpected(r.error());
   return rig;
 }

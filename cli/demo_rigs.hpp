@@ -16,7 +16,7 @@
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
-#include "capture/pcap_file.hpp"
+#include "capture/capture_sink.hpp"
 #include "demo_workload.hpp"
 #include "wire/ip.hpp"
 
@@ -25,9 +25,9 @@ namespace softrnic::cli {
 struct RoceRigOptions {
   double loss = 0;  // probability per frame on each end, 0..1
   std::uint64_t seed = 1;
-  // The capture file, borrowed while the rig lives (given back when it is destroyed); none when
-  // nullptr or empty.
-  std::optional<capture::PcapWriter>* capture = nullptr;
+  // Where device a's frames are captured while the rig lives (the caller closes it after the
+  // rig is gone); none when nullptr.
+  std::shared_ptr<capture::CaptureSink> capture;
   bool loopback = false;  // the in-memory loopback wire even when DPDK could start
 };
 
@@ -50,7 +50,7 @@ struct RoceRigInfo {
 [[nodiscard]] Result<std::unique_ptr<Rig>> make_roce_rig(const RoceRigOptions& opts, Clock& clock,
                                                          RoceRigInfo& info);
 // capture: where ia's streams are recorded while the rig lives (nullptr: nowhere).
-[[nodiscard]] Result<std::unique_ptr<Rig>> make_iwarp_rig(Clock& clock,
-                                                          capture::PcapWriter* capture = nullptr);
+[[nodiscard]] Result<std::unique_ptr<Rig>> make_iwarp_rig(
+    Clock& clock, std::shared_ptr<capture::CaptureSink> capture = nullptr);
 
 }  // namespace softrnic::cli

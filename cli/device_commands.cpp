@@ -220,6 +220,8 @@ struct CaptureCommand {
   std::string file;
   std::string control_dir;
   double duration = 0;  // seconds; 0: until Ctrl-C
+  bool overwrite = false;
+  std::uint64_t max_bytes = 0;  // 0: no limit
 };
 
 int run_capture(const CaptureCommand& c, std::ostream& out, std::ostream& err) {
@@ -234,7 +236,10 @@ int run_capture(const CaptureCommand& c, std::ostream& out, std::ostream& err) {
     file = std::string(cwd) + "/" + file;
   }
   catch_interrupts();
-  auto started = ask(c.name, dir, {{"cmd", "capture"}, {"action", "start"}, {"file", file}});
+  Json start = {{"cmd", "capture"}, {"action", "start"}, {"file", file}};
+  if (c.overwrite) start["overwrite"] = true;
+  if (c.max_bytes != 0) start["max_bytes"] = c.max_bytes;
+  auto started = ask(c.name, dir, start);
   if (!started) {
     err << "softrnic capture: " << started.error().message << "\n";
     return kExitFailed;
@@ -249,6 +254,10 @@ int run_capture(const CaptureCommand& c, std::ostream& out, std::ostream& err) {
     return kExitFailed;
   }
   out << stopped->value("frames", 0ull) << " frames written to " << file << "\n";
+  if (const auto n = stopped->value("frames_over_limit", 0ull); n != 0)
+    out << n << " frames not written: the file reached --max-bytes\n";
+  if (const auto n = stopped->value("frames_dropped", 0ull); n != 0)
+    out << n << " frames dropped: they came faster than the file was written\n";
   return 0;
 }
 
@@ -334,7 +343,14 @@ void add_capture_command(CLI::App& app, CommandList& list) {
       "when FILE ends in .pcapng, else pcap (both read by tshark/Wireshark and `softrnic "
       "decode`)");
   sub->add_option("-d,--ib-dev", cmd->name, "The device")->required();
-  sub->add_option("-w,--write", cmd->file, "The capture file to write (.pcapng: pcapng)")->required();
+  sub->add_option("-w,--write", cmd->file,
+                  "The capture file to write (.pcapng: pcapng): a new file, mode 0600; an "
+                  "existing one is refused unless --overwrite, a symbolic link always")
+      ->required();
+  sub->add_flag("--overwrite", cmd->overwrite, "Replace FILE if it exists (a regular file only)");
+  sub->add_option("--max-bytes", cmd->max_bytes,
+                  "Stop writing before FILE passes this many bytes; the frames left out are "
+                  "counted");
   sub->add_option("--duration", cmd->duration, "Stop after this many seconds")
       ->check(CLI::PositiveNumber);
   sub->add_option("--control-dir", cmd->control_dir, "Folder of the control sockets");

@@ -1,64 +1,58 @@
 #include "capture/capture_port.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <cstring>
 #include <utility>
 
 namespace softrnic::capture {
 
-Result<void> CapturePort::start(PcapWriter writer, std::string file) {
-  if (writer_) return make_error(Errc::busy, "a capture to " + file_ + " is already running");
-  slot_size_ = inner_.max_frame();
-  stage_.assign(static_cast<std::size_t>(slot_size_) * kBurst, std::byte{0});
-  writer_.emplace(std::move(writer));
+Result<void> CapturePort::start(std::shared_ptr<CaptureSink> sink, std::string file) {
+  if (sink_) return make_error(Errc::busy, "a capture to " + file_ + " is already running");
+  if (!sink) return make_error(Errc::invalid_argument, "no capture sink for " + file);
+  sink_ = std::move(sink);
   file_ = std::move(file);
   return {};
 }
 
-std::optional<PcapWriter> CapturePort::stop() {
-  std::optional<PcapWriter> out;
-  out.swap(writer_);
+std::shared_ptr<CaptureSink> CapturePort::stop() {
   file_.clear();
-  stage_ = {};
-  return out;
-}
-
-void CapturePort::write(ConstByteSpan frame, const Timestamp& ts, CaptureCounter counter) {
-  if (auto r = writer_->write(frame, ts); !r) {
-    counters_.add(CaptureCounter::write_errors);
-    return;
-  }
-  counters_.add(counter);
+  return std::exchange(sink_, nullptr);
 }
 
 std::size_t CapturePort::rx_burst(std::span<Packet*> out) {
   const std::size_t n = inner_.rx_burst(out);
-  if (!writer_ || n == 0) return n;
+  if (!sink_ || n == 0) return n;
   const Timestamp ts = wall_now();
-  for (std::size_t i = 0; i < n; ++i) write(out[i]->bytes(), ts, CaptureCounter::rx_frames);
+  for (std::size_t i = 0; i < n; ++i) {
+    counters_.add(sink_->offer(out[i]->bytes(), ts) ? CaptureCounter::rx_frames
+                                                     : CaptureCounter::frames_dropped);
+  }
   return n;
 }
 
 std::size_t CapturePort::tx_burst(std::span<Packet*> pkts) {
-  if (!writer_) return inner_.tx_burst(pkts);
+  if (!sink_) return inner_.tx_burst(pkts);
+  const std::size_t max_frame = inner_.max_frame();
   std::size_t sent = 0;
   while (sent < pkts.size()) {
     const auto chunk = pkts.subspan(sent, std::min(kBurst, pkts.size() - sent));
-    for (std::size_t i = 0; i < chunk.size(); ++i) {
-      const auto len = static_cast<std::uint32_t>(
-          copy_frame(*chunk[i], ByteSpan(stage_.data() + i * slot_size_, slot_size_)));
-      if (len < chunk[i]->frame_len()) counters_.add(CaptureCounter::frames_truncated);
-      stage_len_[i] = len;
+    // Copied before the port takes them; the rest of the chunk waits for no room.
+    std::size_t staged = 0;
+    for (; staged < chunk.size(); ++staged) {
+      const Packet& p = *chunk[staged];
+      const ByteSpan room = sink_->reserve(std::min<std::size_t>(p.frame_len(), max_frame));
+      if (room.empty()) break;
+      stage_len_[staged] = static_cast<std::uint32_t>(copy_frame(p, room));
+      if (stage_len_[staged] < p.frame_len()) counters_.add(CaptureCounter::frames_truncated);
     }
     const std::size_t n = inner_.tx_burst(chunk);
-    const Timestamp ts = wall_now();
-    for (std::size_t i = 0; i < n; ++i) {
-      write(ConstByteSpan(stage_.data() + i * slot_size_, stage_len_[i]), ts,
-            CaptureCounter::tx_frames);
-    }
+    const std::size_t kept = std::min(n, staged);
+    // Frames past `staged` had no room: publish counts them as dropped.
+    for (std::size_t i = staged; i < n; ++i) stage_len_[i] = 0;
+    sink_->publish(std::span(stage_len_).first(n), wall_now());
+    counters_.add(CaptureCounter::tx_frames, kept);
+    counters_.add(CaptureCounter::frames_dropped, n - kept);
     sent += n;
-    if (n < chunk.size()) break;  // the rest stay with the caller, unwritten
+    if (n < chunk.size()) break;  // the rest stay with the caller, uncaptured
   }
   return sent;
 }

@@ -1,12 +1,14 @@
-// A Port decorator that records the frames crossing a port into a pcap file: what `softrnic
+// A Port decorator that records the frames crossing a port into a capture file: what `softrnic
 // capture` starts and stops through a device's control socket. Off by default, and then each call
 // costs one branch on top of the wrapped port's.
 //
-// Received frames are written as the wrapped port's rx_burst hands them out. Transmitted frames
-// are written only once the wrapped port has accepted them, in order; but an accepted frame
-// belongs to the port (a DPDK ring's peer may already be reading or freeing it on its own thread),
-// so while capturing, tx_burst first copies the frames into a staging area sized at start(), then
-// writes the accepted ones from there. Nothing is allocated per packet.
+// While capturing, frames are copied into the capture's CaptureSink (capture_sink.hpp), whose
+// writer thread writes the file: no file I/O, lock or allocation here. Received frames are copied
+// as the wrapped port's rx_burst hands them out. Transmitted frames are kept only once the
+// wrapped port has accepted them, in order; but an accepted frame belongs to the port (a DPDK
+// ring's peer may already be reading or freeing it on its own thread), so tx_burst first copies
+// the frames into room reserved in the sink, then publishes the accepted ones. A frame that finds
+// the sink's ring full is not captured and is counted (capture_frames_dropped).
 //
 // Threads: every call, start() and stop() included, belongs to the engine thread that owns the
 // port (the control socket gets there through roce::Device::submit).
@@ -15,24 +17,23 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "base/counters.hpp"
 #include "base/result.hpp"
-#include "capture/pcap_file.hpp"
+#include "capture/capture_sink.hpp"
 #include "engine/port.hpp"
 
 namespace softrnic::capture {
 
 enum class CaptureCounter : std::uint8_t {
-  rx_frames,         // received frames written
-  tx_frames,         // transmitted (accepted) frames written
-  frames_truncated,  // longer than the port's max_frame(): written cut to it
-  write_errors,      // the writer refused a frame (disk full, ...): the frame is not in the file
+  rx_frames,         // received frames handed to the capture file's writer
+  tx_frames,         // transmitted (accepted) frames handed to the capture file's writer
+  frames_truncated,  // longer than the port's max_frame(): captured cut to it
+  frames_dropped,    // the sink's ring was full: the frame is not in the file
   count_
 };
 
@@ -44,8 +45,8 @@ constexpr std::string_view counter_name(CaptureCounter c) {
       return "capture_tx_frames";
     case CaptureCounter::frames_truncated:
       return "capture_frames_truncated";
-    case CaptureCounter::write_errors:
-      return "capture_write_errors";
+    case CaptureCounter::frames_dropped:
+      return "capture_frames_dropped";
     case CaptureCounter::count_:
       break;
   }
@@ -58,7 +59,7 @@ class CapturePort final : public Port {
   explicit CapturePort(Port& inner) : inner_(inner) {}
   CapturePort(const CapturePort&) = delete;
   CapturePort& operator=(const CapturePort&) = delete;
-  ~CapturePort() override = default;  // an unstopped capture is flushed and closed with the writer
+  ~CapturePort() override = default;  // an unstopped capture's sink closes when its last owner goes
 
   std::size_t rx_burst(std::span<Packet*> out) override;
   std::size_t tx_burst(std::span<Packet*> pkts) override;
@@ -73,27 +74,26 @@ class CapturePort final : public Port {
   // Frames given by reference are staged whole (data, payload, tail) like any other.
   std::uint32_t zero_copy_min() const override { return inner_.zero_copy_min(); }
 
-  // Starts writing to `writer` (file names the capture in messages). Fails when a capture runs.
-  // Allocates the staging area: control path only.
-  [[nodiscard]] Result<void> start(PcapWriter writer, std::string file);
-  // Stops and hands the writer back for the caller to close (off the engine thread if it likes);
-  // nothing when no capture runs.
-  std::optional<PcapWriter> stop();
+  // Starts copying frames into `sink` (file names the capture in messages). Fails when a
+  // capture runs. Control path only (it allocates the file name).
+  [[nodiscard]] Result<void> start(std::shared_ptr<CaptureSink> sink, std::string file);
+  // Stops and hands the sink back for the caller to close (off the engine thread if it likes);
+  // nullptr when no capture runs.
+  std::shared_ptr<CaptureSink> stop();
 
-  bool capturing() const { return writer_.has_value(); }
+  bool capturing() const { return sink_ != nullptr; }
+  const CaptureSink* sink() const { return sink_.get(); }
   const std::string& file() const { return file_; }
   Port& inner() { return inner_; }
   const Counters<CaptureCounter>& counters() const { return counters_; }
 
  private:
-  void write(ConstByteSpan frame, const Timestamp& ts, CaptureCounter counter);
+  static_assert(kBurst <= FrameRing::kMaxReserved, "a transmit burst is reserved at once");
 
   Port& inner_;
-  std::optional<PcapWriter> writer_;
+  std::shared_ptr<CaptureSink> sink_;
   std::string file_;
-  std::uint32_t slot_size_ = 0;
-  std::vector<std::byte> stage_;                   // kBurst slots of slot_size_ bytes
-  std::array<std::uint32_t, kBurst> stage_len_{};  // bytes copied into each slot
+  std::array<std::uint32_t, kBurst> stage_len_{};  // bytes copied for each frame of a burst
   Counters<CaptureCounter> counters_;
 };
 

@@ -1,6 +1,9 @@
 #include "capture/pcap_file.hpp"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -124,6 +127,20 @@ struct PcapWriter::Impl {
   std::FILE* ng = nullptr;  // pcapng: written here (libpcap writes only pcap)
   std::vector<std::byte> block;
   std::uint64_t frames = 0;
+  std::uint64_t bytes = 0;      // in the file, header included
+  std::uint64_t max_bytes = 0;  // 0: no limit
+  std::uint64_t over_limit = 0;
+  bool limit_reached = false;
+
+  // False (and the frame counted) once a record of `size` bytes would pass the limit.
+  bool fits(std::size_t size) {
+    if (max_bytes != 0 && (limit_reached || bytes + size > max_bytes)) {
+      limit_reached = true;
+      ++over_limit;
+      return false;
+    }
+    return true;
+  }
 
   bool open() const { return dumper != nullptr || ng != nullptr; }
   void release() {
@@ -173,6 +190,47 @@ void finish(std::vector<std::byte>& b) {
   put32(b, total);
 }
 
+// The sizes libpcap writes: the file header, and a record header before each frame.
+constexpr std::size_t kPcapFileHeader = 24, kPcapRecordHeader = 16;
+
+// Opens the capture file as CaptureFileOptions says (pcap_file.hpp), as a stdio stream.
+Result<std::FILE*> open_output(const std::string& path, const CaptureFileOptions& o) {
+  // O_NONBLOCK: opening a FIFO must not wait for a reader (it is refused below anyway).
+  const int flags =
+      O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (o.overwrite ? 0 : O_EXCL);
+  const int fd = ::open(path.c_str(), flags, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    struct stat link {};
+    const bool is_link = err == ELOOP || (err == EEXIST && ::lstat(path.c_str(), &link) == 0 &&
+                                          S_ISLNK(link.st_mode));
+    if (is_link)
+      return make_error(Errc::invalid_argument,
+                        path + ": cannot create (a symbolic link, which a capture never follows)");
+    if (err == EEXIST)
+      return make_error(Errc::busy, path + ": cannot create (it exists; a capture replaces a "
+                                           "file only when asked to overwrite)");
+    return make_error(Errc::io_error, path + ": cannot create (" + std::strerror(err) + ")");
+  }
+  const auto fail = [&](std::string why) -> Result<std::FILE*> {
+    ::close(fd);
+    return make_error(Errc::invalid_argument, path + ": cannot create (" + why + ")");
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  if (o.overwrite) {
+    if (::ftruncate(fd, 0) != 0) return fail(std::string("truncate: ") + std::strerror(errno));
+    if ((st.st_mode & 07777) != 0600 && ::fchmod(fd, 0600) != 0)
+      return fail(std::string("cannot make it mode 0600: ") + std::strerror(errno));
+  }
+  if (const int fl = ::fcntl(fd, F_GETFL); fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+    return fail(std::strerror(errno));
+  std::FILE* f = ::fdopen(fd, "wb");
+  if (f == nullptr) return fail(std::strerror(errno));
+  return f;
+}
+
 }  // namespace
 
 PcapWriter::PcapWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -181,14 +239,18 @@ PcapWriter& PcapWriter::operator=(PcapWriter&&) noexcept = default;
 PcapWriter::~PcapWriter() = default;
 
 std::uint64_t PcapWriter::frames_written() const { return impl_->frames; }
+std::uint64_t PcapWriter::frames_over_limit() const { return impl_->over_limit; }
+std::uint64_t PcapWriter::bytes_written() const { return impl_->bytes; }
+const std::string& PcapWriter::path() const { return impl_->path; }
 
-Result<PcapWriter> PcapWriter::create(const std::string& path) {
+Result<PcapWriter> PcapWriter::create(const std::string& path, const CaptureFileOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  impl->max_bytes = options.max_bytes;
+  auto file = open_output(path, options);
+  if (!file) return std::unexpected(file.error());
   if (path.size() > 7 && path.ends_with(".pcapng")) {
-    impl->ng = std::fopen(path.c_str(), "wb");
-    if (impl->ng == nullptr)
-      return make_error(Errc::io_error, path + ": cannot create (" + std::strerror(errno) + ")");
+    impl->ng = *file;
     auto& b = impl->block;
     begin(b, kShb);
     put32(b, kByteOrderMagic);
@@ -209,15 +271,21 @@ Result<PcapWriter> PcapWriter::create(const std::string& path) {
     b.insert(b.end(), body.begin(), body.end());
     if (std::fwrite(b.data(), 1, b.size(), impl->ng) != b.size())
       return make_error(Errc::io_error, path + ": write failed");
+    impl->bytes = b.size();
     return PcapWriter(std::move(impl));
   }
   impl->dead =
       pcap_open_dead_with_tstamp_precision(DLT_EN10MB, kSnapLength, PCAP_TSTAMP_PRECISION_MICRO);
-  if (impl->dead == nullptr) return make_error(Errc::io_error, path + ": libpcap out of memory");
-  impl->dumper = pcap_dump_open(impl->dead, path.c_str());
+  if (impl->dead == nullptr) {
+    std::fclose(*file);
+    return make_error(Errc::io_error, path + ": libpcap out of memory");
+  }
+  impl->dumper = pcap_dump_fopen(impl->dead, *file);  // owns the stream from here on
   if (impl->dumper == nullptr) {
+    std::fclose(*file);
     return make_error(Errc::io_error, path + ": cannot create (" + pcap_geterr(impl->dead) + ")");
   }
+  impl->bytes = kPcapFileHeader;
   return PcapWriter(std::move(impl));
 }
 
@@ -246,11 +314,14 @@ Result<void> PcapWriter::write(ConstByteSpan frame, Timestamp ts, std::string_vi
       option(b, kOptEnd, {});
     }
     finish(b);
+    if (!impl_->fits(b.size())) return {};
     if (std::fwrite(b.data(), 1, b.size(), impl_->ng) != b.size())
       return make_error(Errc::io_error, impl_->path + ": write failed after " + std::to_string(impl_->frames) + " frames");
     ++impl_->frames;
+    impl_->bytes += b.size();
     return {};
   }
+  if (!impl_->fits(kPcapRecordHeader + frame.size())) return {};
   pcap_pkthdr hdr{};
   hdr.ts.tv_sec = static_cast<time_t>(ts.seconds);
   hdr.ts.tv_usec = static_cast<suseconds_t>(ts.nanoseconds / 1000);
@@ -264,6 +335,7 @@ Result<void> PcapWriter::write(ConstByteSpan frame, Timestamp ts, std::string_vi
                                           std::to_string(impl_->frames) + " frames");
   }
   ++impl_->frames;
+  impl_->bytes += kPcapRecordHeader + frame.size();
   return {};
 }
 

@@ -56,10 +56,22 @@ class PcapReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// How a capture file is opened. Captures hold other people's payloads and may be asked for by a
+// less trusted party (a control socket's client): the file is made new, mode 0600, and never
+// through a symbolic link, unless overwrite says an existing regular file may be replaced.
+struct CaptureFileOptions {
+  bool overwrite = false;       // replace an existing regular file (truncated, made 0600)
+  std::uint64_t max_bytes = 0;  // the file's size limit in bytes, headers included; 0: none
+};
+
 // Writes Ethernet frames to a pcap file (microsecond timestamps, the most widely read format).
+// The file is opened O_CREAT | O_EXCL | O_NOFOLLOW (O_EXCL left out with overwrite, which still
+// refuses anything but a regular file). Once a frame would take the file past max_bytes, neither
+// it nor any later frame is written: write() succeeds and frames_over_limit() counts them.
 class PcapWriter {
  public:
-  [[nodiscard]] static Result<PcapWriter> create(const std::string& path);
+  [[nodiscard]] static Result<PcapWriter> create(const std::string& path,
+                                                 const CaptureFileOptions& options = {});
 
   PcapWriter(PcapWriter&&) noexcept;
   PcapWriter& operator=(PcapWriter&&) noexcept;
@@ -73,6 +85,11 @@ class PcapWriter {
   [[nodiscard]] Result<void> close();
 
   std::uint64_t frames_written() const;
+  // Frames not written because of max_bytes.
+  std::uint64_t frames_over_limit() const;
+  // Bytes in the file so far, its header included.
+  std::uint64_t bytes_written() const;
+  const std::string& path() const;
 
  private:
   struct Impl;

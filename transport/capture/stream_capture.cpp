@@ -174,8 +174,8 @@ class StreamCapture::Listener final : public StreamListener {
   std::unique_ptr<StreamListener> inner_;
 };
 
-StreamCapture::StreamCapture(StreamTransport& inner, PcapWriter* writer)
-    : inner_(inner), writer_(writer), frame_(kEth + 40 + 65535) {}
+StreamCapture::StreamCapture(StreamTransport& inner, std::shared_ptr<CaptureSink> sink)
+    : inner_(inner), sink_(std::move(sink)), frame_(kEth + 40 + 65535) {}
 
 StreamCapture::~StreamCapture() = default;
 
@@ -193,7 +193,7 @@ Result<std::unique_ptr<Stream>> StreamCapture::connect(const StreamEndpoint& rem
 }
 
 void StreamCapture::record(Flow& f, bool from_local, std::uint8_t flags, ConstByteSpan payload) {
-  if (writer_ == nullptr) return;
+  if (sink_ == nullptr) return;
   const StreamEndpoint& src = from_local ? f.local : f.peer;
   const StreamEndpoint& dst = from_local ? f.peer : f.local;
   const bool v4 = wire::is_ipv4_mapped(src.ip);
@@ -243,11 +243,12 @@ void StreamCapture::record(Flow& f, bool from_local, std::uint8_t flags, ConstBy
   tcp.set_urgent(0);
   if (!payload.empty()) std::memcpy(frame.data() + l4 + kTcp, payload.data(), payload.size());
   tcp.set_checksum(wire::ones_fold(wire::ones_sum(ConstByteSpan(frame).subspan(l4), pseudo)));
-  const std::string_view comment = writer_->pcapng() ? kSynthesizedComment : std::string_view{};
-  if (auto r = writer_->write(frame, wall_now(), comment); r) {
+  // kSynthesizedComment is a literal, as the sink requires of comments.
+  const std::string_view comment = sink_->pcapng() ? kSynthesizedComment : std::string_view{};
+  if (sink_->offer(frame, wall_now(), comment)) {
     ++stats_.frames;
   } else {
-    ++stats_.write_errors;
+    ++stats_.frames_dropped;
   }
 }
 

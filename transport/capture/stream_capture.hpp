@@ -9,19 +9,22 @@
 // has no comments). A segment shows bytes when a whole FPDU has been written or read, not when
 // the kernel moved them.
 //
-// Idle (nothing written, one branch per call) until set_writer() gives it a writer; a capture
-// started mid-connection shows that connection from its next bytes on, without a handshake.
-// The writer and the wrapped transport must outlive the decorator and every stream it made.
-// Threads: one (the engine's), like the streams themselves. Capturing copies each segment once
-// into a buffer made at construction: a diagnostic path, not for benchmarks.
+// Idle (nothing written, one branch per call) until set_sink() gives it a capture sink
+// (capture_sink.hpp, whose writer thread writes the file); a capture started mid-connection shows
+// that connection from its next bytes on, without a handshake. A frame that finds the sink's
+// ring full is left out and counted. The wrapped transport must outlive the decorator and every
+// stream it made. Threads: one (the engine's), like the streams themselves. Capturing copies
+// each segment into a buffer made at construction, then into the sink: a diagnostic path, not
+// for benchmarks.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
-#include "capture/pcap_file.hpp"
+#include "capture/capture_sink.hpp"
 #include "engine/stream.hpp"
 
 namespace softrnic::capture {
@@ -31,13 +34,13 @@ inline constexpr std::string_view kSynthesizedComment =
     "the stream's, headers, sequence numbers and MACs are made up by the capture)";
 
 struct StreamCaptureStats {
-  std::uint64_t frames = 0;
-  std::uint64_t write_errors = 0;  // the writer refused a frame: it is not in the file
+  std::uint64_t frames = 0;          // handed to the capture file's writer
+  std::uint64_t frames_dropped = 0;  // the sink's ring was full: not in the file
 };
 
 class StreamCapture final : public StreamTransport {
  public:
-  explicit StreamCapture(StreamTransport& inner, PcapWriter* writer = nullptr);
+  explicit StreamCapture(StreamTransport& inner, std::shared_ptr<CaptureSink> sink = nullptr);
   ~StreamCapture() override;
 
   Result<std::unique_ptr<StreamListener>> listen(const StreamEndpoint& local) override;
@@ -45,9 +48,9 @@ class StreamCapture final : public StreamTransport {
                                           const StreamEndpoint& local = {}) override;
   std::size_t poll() override { return inner_.poll(); }
 
-  // nullptr stops recording; the writer stays the caller's (closing it is theirs too).
-  void set_writer(PcapWriter* writer) { writer_ = writer; }
-  PcapWriter* writer() const { return writer_; }
+  // nullptr stops recording; the caller closes the sink it gave (after this let go of it).
+  void set_sink(std::shared_ptr<CaptureSink> sink) { sink_ = std::move(sink); }
+  const CaptureSink* sink() const { return sink_.get(); }
   const StreamCaptureStats& stats() const { return stats_; }
 
   // One TCP segment as a frame (exposed for tests): `from_local` picks the direction.
@@ -62,7 +65,7 @@ class StreamCapture final : public StreamTransport {
 
  private:
   StreamTransport& inner_;
-  PcapWriter* writer_;
+  std::shared_ptr<CaptureSink> sink_;
   std::vector<std::byte> frame_;
   StreamCaptureStats stats_;
 };

@@ -58,9 +58,15 @@ struct State {
   DeviceControlTarget target;
   std::string capture_file;  // the running capture, as far as the socket side knows (it alone
                              // starts and stops captures, so it knows exactly)
-  // iWARP: the running capture's writer, which the stream capture point borrows meanwhile.
-  std::shared_ptr<std::optional<capture::PcapWriter>> stream_writer;
+  // The running capture's sink, which the capture point shares meanwhile.
+  std::shared_ptr<capture::CaptureSink> sink;
 };
+
+Json sink_stats_json(const capture::CaptureSinkStats& s) {
+  return Json{{"capture_frames_written", s.written},
+              {"capture_frames_over_limit", s.over_limit},
+              {"capture_write_errors", s.write_errors}};
+}
 
 Json not_polling(const State& s) {
   return control_error(
@@ -161,9 +167,11 @@ Json iwarp_counters_of(const DeviceControlTarget& t) {
     t.port_counters([&](std::string_view name, std::uint64_t v) { port[std::string(name)] = v; });
   }
   Json cap = nullptr;
-  if (t.stream_capture != nullptr)
+  if (t.stream_capture != nullptr) {
     cap = Json{{"capture_frames", t.stream_capture->stats().frames},
-               {"capture_write_errors", t.stream_capture->stats().write_errors}};
+               {"capture_frames_dropped", t.stream_capture->stats().frames_dropped}};
+    if (const auto* sink = t.stream_capture->sink()) cap.update(sink_stats_json(sink->stats()));
+  }
   return Json{{"ok", true},
               {"name", t.spec.name},
               {"device", counters_json(t.iwarp->counters())},
@@ -179,17 +187,24 @@ Json counters_of(const DeviceControlTarget& t, roce::Device& d) {
     port = Json::object();
     t.port_counters([&](std::string_view name, std::uint64_t v) { port[std::string(name)] = v; });
   }
+  Json cap = nullptr;
+  if (t.capture != nullptr) {
+    cap = counters_json(t.capture->counters());
+    if (const auto* sink = t.capture->sink()) cap.update(sink_stats_json(sink->stats()));
+  }
   return Json{{"ok", true},
               {"name", t.spec.name},
               {"device", counters_json(d.counters())},
               {"drops", counters_json(d.drops())},
               {"port", port},
-              {"capture", t.capture ? counters_json(t.capture->counters()) : Json(nullptr)}};
+              {"capture", cap}};
 }
 
 Json capture_start(State& s, const Json& req) {
   const DeviceControlTarget& t = s.target;
-  if (auto e = extra_field(req, {"cmd", "action", "file"}, "capture start")) return *e;
+  if (auto e = extra_field(req, {"cmd", "action", "file", "overwrite", "max_bytes"},
+                           "capture start"))
+    return *e;
   const auto f = req.find("file");
   if (f == req.end() || !f->is_string() || f->get_ref<const std::string&>().empty())
     return control_error(
@@ -200,38 +215,51 @@ Json capture_start(State& s, const Json& req) {
     return control_error("file: '" + file +
                          "' must be an absolute path (the device does not share the client's "
                          "working directory)");
+  capture::CaptureFileOptions options;
+  if (const auto o = req.find("overwrite"); o != req.end()) {
+    if (!o->is_boolean())
+      return control_error("overwrite: must be true or false (true replaces an existing file)");
+    options.overwrite = o->get<bool>();
+  }
+  if (const auto m = req.find("max_bytes"); m != req.end()) {
+    if (!m->is_number_unsigned())
+      return control_error("max_bytes: must be a whole number of bytes (0: no limit)");
+    options.max_bytes = m->get<std::uint64_t>();
+  }
   if (!s.capture_file.empty())
     return control_error("capture: already running on device " + t.spec.name + " to " +
                          s.capture_file + "; stop it first");
-  auto writer = capture::PcapWriter::create(file);
+  auto writer = capture::PcapWriter::create(file, options);
   if (!writer) return control_error("file: " + writer.error().message);
-  auto held = std::make_shared<std::optional<capture::PcapWriter>>(std::move(*writer));
-  auto* cap = t.capture;
-  const char* format = (*held)->pcapng() ? "pcapng" : "pcap";
+  auto made = capture::CaptureSink::create(std::move(*writer));
+  if (!made) {
+    std::remove(file.c_str());
+    return control_error("capture: " + made.error().message);
+  }
+  std::shared_ptr<capture::CaptureSink> sink = std::move(*made);
+  const char* format = sink->pcapng() ? "pcapng" : "pcap";
+  std::optional<Json> answer;
   if (t.iwarp != nullptr) {
     auto* sc = t.stream_capture;
-    auto answer = run_on_engine(t, [held, sc, file, format] {
-      sc->set_writer(&**held);
+    answer = run_on_engine(t, [sink, sc, file, format] {
+      sc->set_sink(sink);
       return Json{{"ok", true}, {"file", file}, {"format", format}};
     });
-    if (!answer) {  // it may still run later: the writer stays alive with the request
-      std::remove(file.c_str());
-      return not_polling(s);
-    }
-    s.stream_writer = held;
-    s.capture_file = file;
-    return *answer;
+  } else {
+    auto* cap = t.capture;
+    answer = run_on_engine(t, [sink, cap, file, format] {
+      if (auto r = cap->start(sink, file); !r)
+        return control_error("capture: " + r.error().message);
+      return Json{{"ok", true}, {"file", file}, {"format", format}};
+    });
   }
-  auto answer = run_on_engine(t, [held, cap, file, format] {
-    if (auto r = cap->start(std::move(**held), file); !r)
-      return control_error("capture: " + r.error().message);
-    return Json{{"ok", true}, {"file", file}, {"format", format}};
-  });
+  // Not polling: the request was abandoned and never runs, so the sink is ours alone.
   if (!answer || !(*answer)["ok"].get<bool>()) {
-    held->reset();  // closes the file before it goes
+    (void)sink->close();
     std::remove(file.c_str());
     return answer ? *answer : not_polling(s);
   }
+  s.sink = std::move(sink);
   s.capture_file = file;
   return *answer;
 }
@@ -241,29 +269,33 @@ Json capture_stop(State& s, const Json& req) {
   if (auto e = extra_field(req, {"cmd", "action"}, "capture stop")) return *e;
   if (s.capture_file.empty())
     return control_error("capture: none running on device " + t.spec.name);
-  auto taken = std::make_shared<std::optional<capture::PcapWriter>>();
   std::optional<Json> answer;
   if (t.iwarp != nullptr) {
     auto* sc = t.stream_capture;
     answer = run_on_engine(t, [sc] {
-      sc->set_writer(nullptr);
+      sc->set_sink(nullptr);
       return Json{{"ok", true}};
     });
-    if (answer) taken = std::exchange(s.stream_writer, {});
   } else {
     auto* cap = t.capture;
-    answer = run_on_engine(t, [taken, cap] {
-      *taken = cap->stop();
+    answer = run_on_engine(t, [cap] {
+      (void)cap->stop();  // the port lets go of the sink; this side still holds it
       return Json{{"ok", true}};
     });
   }
   if (!answer) return not_polling(s);
   const std::string file = std::exchange(s.capture_file, {});
-  if (!taken || !*taken) return control_error("capture: none running on device " + t.spec.name);
-  // Closing (the final flush) happens here, off the engine thread.
-  const auto frames = (*taken)->frames_written();
-  if (auto r = (*taken)->close(); !r) return control_error("capture: " + r.error().message);
-  return Json{{"ok", true}, {"file", file}, {"frames", frames}};
+  const auto sink = std::exchange(s.sink, {});
+  // The writer thread finishes and the file is closed here, off the engine thread.
+  const auto closed = sink->close();
+  const capture::CaptureSinkStats st = sink->stats();
+  if (!closed) return control_error("capture: " + closed.error().message);
+  return Json{{"ok", true},
+              {"file", file},
+              {"frames", st.written},
+              {"frames_dropped", st.ring_full},
+              {"frames_over_limit", st.over_limit},
+              {"write_errors", st.write_errors}};
 }
 
 Json capture(State& s, const Json& req) {

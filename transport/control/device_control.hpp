@@ -7,13 +7,18 @@
 //                       frames of their own): name, spec, proto, port, addresses, limits, capture.
 //   {"cmd":"counters"}  device (engine counters), drops (receive drop reasons; RoCEv2), port (the
 //                       port's or the TCP transport's own counters, where it has any), capture
-//                       (the capture decorator's)
-//   {"cmd":"capture","action":"start","file":"/abs/path.pcap"}
-//                       starts a capture of every frame the device's port receives and
+//                       (the capture decorator's, and while a capture runs its sink's:
+//                       capture_frames_written, capture_frames_over_limit, capture_write_errors)
+//   {"cmd":"capture","action":"start","file":"/abs/path.pcap"[,"overwrite":true]
+//    [,"max_bytes":N]}  starts a capture of every frame the device's port receives and
 //                       transmits (iWARP: its TCP streams with synthesized headers, see
-//                       capture/stream_capture.hpp); answers {"ok":true,"file":...,"format":"pcap"}
+//                       capture/stream_capture.hpp) into a new file, mode 0600, never through a
+//                       symbolic link; an existing file only with overwrite; at most N bytes
+//                       (capture/pcap_file.hpp); answers {"ok":true,"file":...,"format":"pcap"}
 //   {"cmd":"capture","action":"stop"}
-//                       stops it and closes the file; answers {"ok":true,"file":...,"frames":N}
+//                       stops it and closes the file; answers {"ok":true,"file":...,"frames":N,
+//                       "frames_dropped":N (no room on the way to the file),
+//                       "frames_over_limit":N (past max_bytes),"write_errors":N}
 //
 // Errors are {"ok":false,"error":"FIELD: what is wrong (accepted: ...)"}.
 //
@@ -21,7 +26,8 @@
 // is run there through the device's submit() (at the start of the next poll) while the socket
 // thread waits up to `timeout`. When the engine does not poll in time the answer is an "engine not
 // polling" error, and the request is abandoned: it does nothing if it runs later. The capture
-// file is created and closed on the socket thread; only the hand-over happens on the engine.
+// file is created and closed on the socket thread and written by its sink's writer thread
+// (capture/capture_sink.hpp); only the hand-over happens on the engine.
 #pragma once
 
 #include <chrono>

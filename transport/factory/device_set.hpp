@@ -42,7 +42,7 @@ struct DeviceSetOptions {
   // per burst.
   bool fault_stage = false;
   // A StreamCapture (capture/stream_capture.hpp) between every iWARP device and its TCP, idle
-  // until stream_capture(name)->set_writer() gives it a file (always there with control
+  // until stream_capture(name)->set_sink() gives it a capture (always there with control
   // sockets: the socket's capture command uses it).
   bool iwarp_capture_point = false;
 };
