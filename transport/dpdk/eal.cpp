@@ -14,6 +14,8 @@
 #include <mutex>
 #include <optional>
 
+#include "dpdk/eal_args.hpp"
+
 namespace softrnic::transport::eal {
 
 namespace {
@@ -93,6 +95,9 @@ Result<void> init(std::span<const std::string> args) {
                                       "] in the same process");
   }
 
+  // Whatever path they came by (a spec, --eal, a config file), no argument may make DPDK load
+  // code or touch files it names; refused before DPDK sees them, so it can still start later.
+  if (auto r = check_args(args); !r) return r;
   const std::vector<std::string> chosen =
       args.empty() ? default_args() : std::vector<std::string>(args.begin(), args.end());
   std::vector<std::string> storage;

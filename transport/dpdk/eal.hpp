@@ -16,7 +16,9 @@
 //   --file-prefix=softrnic-<pid>   a runtime folder of our own, removed at exit
 //   -l <cpu>                  one lcore: the CPU the caller runs on
 //   --log-level=*:warning     DPDK's log goes to stderr, and only warnings and errors
-// User-supplied arguments replace all of these (argv[0] is always "softrnic").
+// User-supplied arguments replace all of these (argv[0] is always "softrnic"). Arguments that
+// would make DPDK load code or touch files they name (-d, --trace-dir, ...: eal_args.hpp) are
+// refused before DPDK sees them.
 //
 // rte_eal_init pins the calling thread to the lcore's CPU; init() restores the thread's previous
 // CPU set afterwards, so starting DPDK does not move the caller's thread. The EAL runs until the

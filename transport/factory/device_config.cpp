@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include "dpdk/eal_args.hpp"
+
 namespace softrnic::transport {
 
 namespace {
@@ -203,6 +205,13 @@ Result<DeviceSpec> device_from_table(const toml::table& t, const std::string& fi
   if (has_eal) {
     parsed->eal.clear();
     for (const Item& i : eal->second) parsed->eal.push_back(i.text);
+    // The grammar saw the stand-in: the items themselves are checked here.
+    if (auto r = eal::check_args(parsed->eal); !r) {
+      std::uint32_t line = eal->second.front().line;
+      for (const Item& i : eal->second)
+        if (r.error().message.find("'" + i.text + "'") != std::string::npos) line = i.line;
+      return err.at(line, r.error().message);
+    }
   }
   return parsed;
 }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "dpdk/eal_args.hpp"
 #include "fault/link_faults.hpp"
 
 namespace softrnic::transport {
@@ -218,6 +219,8 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
   if ((udp_port || peer_udp_port) && s.port != PortKind::uring)
     return field_error(udp_port ? "udp_port" : "peer_udp_port", "applies only to port=uring");
   if (!s.eal.empty() && !s.uses_dpdk()) return field_error("eal", "applies only to DPDK ports");
+  // No argument that makes DPDK load code or touch files it names (dpdk/eal_args.hpp).
+  if (auto r = eal::check_args(s.eal); !r) return std::unexpected(r.error());
   if (s.zero_copy && !s.uses_dpdk()) return field_error("zero_copy", "applies only to DPDK ports");
   if (s.mpa_crc && s.proto != DeviceProto::iwarp) return field_error("mpa_crc", "applies only to proto=iwarp");
   if (!s.faults.empty() && s.proto == DeviceProto::iwarp)

@@ -18,7 +18,9 @@
 //   ip6=ADDR/P              an IPv6 address (repeatable)
 //   mtu=N                   link MTU, 68..9216 (path MTU follows: the largest IB MTU that fits)
 //   vlan=N                  802.1Q VLAN ID 1..4094
-//   eal=ARGS                DPDK EAL arguments, space-separated (replace the embedded defaults)
+//   eal=ARGS                DPDK EAL arguments, space-separated (replace the embedded defaults);
+//                           none that loads code or names files (-d, --trace-dir, ...:
+//                           dpdk/eal_args.hpp)
 //   zero_copy=N|off         DPDK ports: payloads of at least N bytes (64..9216, default 2048) are
 //                           sent by reference from registered memory where the PMD allows
 //                           (af_packet, tap, memif); off: always copy
