@@ -21,7 +21,7 @@ constexpr int kExitMismatch = 1;
 constexpr int kExitIo = 2;
 
 Result<std::string> default_output() {
-  const char* tmp = std::getenv("TMPDIR");
+  const char* tmp = secure_getenv("TMPDIR");  // not a privileged caller's environment
   std::string dir =
       std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/softrnic-demo-XXXXXX";
   if (mkdtemp(dir.data()) == nullptr) {

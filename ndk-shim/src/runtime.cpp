@@ -25,9 +25,12 @@ namespace {
 // look at the connection's QP meanwhile, so QPs that were connected are destroyed this much later.
 constexpr std::uint64_t kQpRetireDelayNs = 3'000'000'000;
 
+// The environment is read with secure_getenv: in a set-user-ID or file-capability consumer
+// the caller's SOFTRNIC_* variables are ignored, so they cannot choose its devices (nor their
+// eal= arguments, nor a config file to read, nor faults).
 Result<std::vector<transport::DeviceSpec>> specs_from_environment() {
   std::vector<transport::DeviceSpec> specs;
-  if (const char* list = std::getenv("SOFTRNIC_DEVICES"); list != nullptr && *list != '\0') {
+  if (const char* list = secure_getenv("SOFTRNIC_DEVICES"); list != nullptr && *list != '\0') {
     std::string_view rest(list);
     while (!rest.empty()) {
       const auto semi = rest.find(';');
@@ -40,7 +43,7 @@ Result<std::vector<transport::DeviceSpec>> specs_from_environment() {
     }
     return specs;
   }
-  if (const char* path = std::getenv("SOFTRNIC_CONFIG"); path != nullptr && *path != '\0')
+  if (const char* path = secure_getenv("SOFTRNIC_CONFIG"); path != nullptr && *path != '\0')
     return transport::load_device_config(path);
   return make_error(Errc::not_found, "neither SOFTRNIC_DEVICES nor SOFTRNIC_CONFIG names a device");
 }
@@ -102,7 +105,7 @@ Result<void> apply_wire_faults(std::vector<transport::DeviceSpec>& specs,
                                const std::string& scenario_faults) {
   std::string text = scenario_faults;
   std::string from = "scenario";
-  if (const char* env = std::getenv("SOFTRNIC_FAULTS"); env != nullptr && *env != '\0') {
+  if (const char* env = secure_getenv("SOFTRNIC_FAULTS"); env != nullptr && *env != '\0') {
     auto f = transport::parse_link_faults(env);
     if (!f) return make_error(f.error().code, "SOFTRNIC_FAULTS: " + f.error().message);
     text = transport::format_link_faults(*f);

@@ -61,12 +61,14 @@ std::string prepared_scenario_faults() {
   return g_prepared->scenario().faults;
 }
 
+// secure_getenv: a set-user-ID or file-capability consumer ignores its caller's scenario and
+// log file.
 Result<ScenarioRun*> scenario_from_environment() {
-  const char* path = std::getenv("SOFTRNIC_SCENARIO");
+  const char* path = secure_getenv("SOFTRNIC_SCENARIO");
   if (path == nullptr || *path == '\0') return static_cast<ScenarioRun*>(nullptr);
   auto s = scenario::load_scenario(path);
   if (!s) return make_error(s.error().code, "SOFTRNIC_SCENARIO: " + s.error().message);
-  const char* log_path = std::getenv("SOFTRNIC_SCENARIO_LOG");
+  const char* log_path = secure_getenv("SOFTRNIC_SCENARIO_LOG");
   auto log = open_log(log_path != nullptr ? log_path : "");
   if (!log) return make_error(log.error().code, "SOFTRNIC_SCENARIO_LOG: " + log.error().message);
   std::lock_guard lock(g_runs_mu);

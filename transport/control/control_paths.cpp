@@ -13,8 +13,10 @@ namespace softrnic::control {
 
 std::string control_dir(std::string_view override_dir) {
   if (!override_dir.empty()) return std::string(override_dir);
-  if (const char* d = std::getenv("SOFTRNIC_CONTROL_DIR"); d != nullptr && *d != '\0') return d;
-  if (const char* d = std::getenv("XDG_RUNTIME_DIR"); d != nullptr && *d != '\0')
+  // secure_getenv: a set-user-ID or file-capability program ignores its caller's environment
+  // here, so the caller cannot choose where it puts (or looks for) its sockets.
+  if (const char* d = secure_getenv("SOFTRNIC_CONTROL_DIR"); d != nullptr && *d != '\0') return d;
+  if (const char* d = secure_getenv("XDG_RUNTIME_DIR"); d != nullptr && *d != '\0')
     return std::string(d) + "/softrnic";
   if (geteuid() == 0) return "/run/softrnic";
   return "/tmp/softrnic-" + std::to_string(geteuid());

@@ -2,6 +2,7 @@
 //   1. the directory given by the caller (DeviceSetOptions::control_dir, tests);
 //   2. $SOFTRNIC_CONTROL_DIR;
 //   3. $XDG_RUNTIME_DIR/softrnic (a per-user runtime folder, cleared at logout);
+//      (2 and 3 are read with secure_getenv: ignored in set-user-ID and file-capability programs)
 //   4. /run/softrnic when running as root;
 //   5. /tmp/softrnic-UID otherwise.
 // The socket is FOLDER/NAME.sock. Servers and clients resolve the folder the same way, so
