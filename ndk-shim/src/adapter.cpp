@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "address.hpp"
+#include "guard.hpp"
 #include "objects.hpp"
 #include "softrnic_ndk_ext.h"
 #include "wskndk.h"
@@ -174,8 +175,11 @@ NTSTATUS ext_query_capabilities(NDK_ADAPTER* p, NDIS_NDK_CAPABILITIES* out,
   return STATUS_SUCCESS;
 }
 
-const SOFTRNIC_NDK_EXTENSION_DISPATCH kExtension = {ext_set_async_mode, ext_query_counters,
-                                                    ext_query_capabilities};
+const SOFTRNIC_NDK_EXTENSION_DISPATCH kExtension = {
+    guarded<ext_set_async_mode>,
+    guarded<ext_query_counters>,
+    guarded<ext_query_capabilities>,
+};
 
 NTSTATUS open_adapter(NDK_VERSION version, NET_IFINDEX ifindex, NDK_ADAPTER** out) {
   if (out == nullptr) return STATUS_INVALID_PARAMETER;
@@ -243,15 +247,15 @@ NTSTATUS adapter_build_lam(NDK_ADAPTER*, MDL*, SIZE_T, NDK_FN_REQUEST_COMPLETION
 VOID adapter_release_lam(NDK_ADAPTER*, NDK_LOGICAL_ADDRESS_MAPPING*);
 
 const NDK_ADAPTER_DISPATCH kAdapterDispatch = {
-    query_extension,
-    query_adapter_info,
-    adapter_create_cq,
-    create_pd,
-    adapter_create_shared_endpoint,
-    adapter_create_connector,
-    adapter_create_listener,
-    adapter_build_lam,
-    adapter_release_lam,
+    guarded<query_extension>,
+    guarded<query_adapter_info>,
+    guarded<adapter_create_cq>,
+    guarded<create_pd>,
+    guarded<adapter_create_shared_endpoint>,
+    guarded<adapter_create_connector>,
+    guarded<adapter_create_listener>,
+    guarded<adapter_build_lam>,
+    guarded<adapter_release_lam>,
 };
 
 }  // namespace softrnic::ndk
@@ -259,41 +263,47 @@ const NDK_ADAPTER_DISPATCH kAdapterDispatch = {
 extern "C" {
 
 NTSTATUS NdkOpenAdapter(NDK_VERSION Version, NET_IFINDEX IfIndex, NDK_ADAPTER** ppAdapter) {
-  return softrnic::ndk::open_adapter(Version, IfIndex, ppAdapter);
+  return softrnic::ndk::guarded_call(
+      __func__, [&] { return softrnic::ndk::open_adapter(Version, IfIndex, ppAdapter); });
 }
 
-VOID NdkCloseAdapter(NDK_ADAPTER* pAdapter) { softrnic::ndk::close_adapter(pAdapter); }
+VOID NdkCloseAdapter(NDK_ADAPTER* pAdapter) {
+  softrnic::ndk::guarded_call(__func__, [&] { softrnic::ndk::close_adapter(pAdapter); });
+}
 
 NTSTATUS NdkListAdapters(SOFTRNIC_NDK_ADAPTER_ENTRY* Entries, ULONG* pCount) {
   using namespace softrnic::ndk;
-  if (pCount == nullptr || (Entries == nullptr && *pCount != 0)) return STATUS_INVALID_PARAMETER;
-  NTSTATUS st = STATUS_SUCCESS;
-  Runtime* rt = Runtime::instance(&st);
-  if (rt == nullptr) return st;
-  const auto devs = rt->devices();
-  const ULONG room = *pCount;
-  for (ULONG i = 0; i < devs.size() && i < room; ++i) {
-    SOFTRNIC_NDK_ADAPTER_ENTRY& e = Entries[i];
-    e = {};
-    e.IfIndex = devs[i]->ifindex;
-    e.RdmaTechnology = devs[i]->backend->technology();
-    std::strncpy(e.Name, devs[i]->name.c_str(), SOFTRNIC_NDK_ADAPTER_NAME_MAX - 1);
-    for (const auto& ip : devs[i]->backend->addresses()) {
-      if (e.AddressCount == SOFTRNIC_NDK_ADAPTER_ADDRESSES_MAX) break;
-      ULONG len = sizeof(SOCKADDR_INET);
-      if (to_sockaddr({ip, 0}, reinterpret_cast<SOCKADDR*>(&e.Addresses[e.AddressCount]), &len) ==
-          STATUS_SUCCESS)
-        ++e.AddressCount;
+  return guarded_call(__func__, [&]() -> NTSTATUS {
+    if (pCount == nullptr || (Entries == nullptr && *pCount != 0)) return STATUS_INVALID_PARAMETER;
+    NTSTATUS st = STATUS_SUCCESS;
+    Runtime* rt = Runtime::instance(&st);
+    if (rt == nullptr) return st;
+    const auto devs = rt->devices();
+    const ULONG room = *pCount;
+    for (ULONG i = 0; i < devs.size() && i < room; ++i) {
+      SOFTRNIC_NDK_ADAPTER_ENTRY& e = Entries[i];
+      e = {};
+      e.IfIndex = devs[i]->ifindex;
+      e.RdmaTechnology = devs[i]->backend->technology();
+      std::strncpy(e.Name, devs[i]->name.c_str(), SOFTRNIC_NDK_ADAPTER_NAME_MAX - 1);
+      for (const auto& ip : devs[i]->backend->addresses()) {
+        if (e.AddressCount == SOFTRNIC_NDK_ADAPTER_ADDRESSES_MAX) break;
+        ULONG len = sizeof(SOCKADDR_INET);
+        if (to_sockaddr({ip, 0}, reinterpret_cast<SOCKADDR*>(&e.Addresses[e.AddressCount]),
+                        &len) == STATUS_SUCCESS)
+          ++e.AddressCount;
+      }
     }
-  }
-  *pCount = static_cast<ULONG>(devs.size());
-  return devs.size() <= room ? STATUS_SUCCESS : STATUS_BUFFER_TOO_SMALL;
+    *pCount = static_cast<ULONG>(devs.size());
+    return devs.size() <= room ? STATUS_SUCCESS : STATUS_BUFFER_TOO_SMALL;
+  });
 }
 
 VOID SoftrnicGetWskProviderNdkDispatch(WSK_PROVIDER_NDK_DISPATCH* Dispatch) {
+  using namespace softrnic::ndk;
   if (Dispatch == nullptr) return;
-  Dispatch->WskOpenNdkAdapter = softrnic::ndk::wsk_open;
-  Dispatch->WskCloseNdkAdapter = softrnic::ndk::wsk_close;
+  Dispatch->WskOpenNdkAdapter = guarded<wsk_open>;
+  Dispatch->WskCloseNdkAdapter = guarded<wsk_close>;
 }
 
 }  // extern "C"

@@ -1,5 +1,6 @@
 #include "completion.hpp"
 
+#include "guard.hpp"
 #include "scenario_run.hpp"
 
 namespace softrnic::ndk {
@@ -68,7 +69,17 @@ void Completion::finish(NTSTATUS status, NDK_OBJECT_HEADER* object) {
 }
 
 NTSTATUS Completion::start_in(Runtime& rt, AsyncMode mode, const Done& done,
-                              std::function<void(const Done&)> body, NDK_OBJECT_HEADER** object) {
+                              std::function<void(const Done&)> call_body,
+                              NDK_OBJECT_HEADER** object) {
+  // The body runs on the engine thread, where an exception would end the process: it finishes
+  // the call instead (a body that finished before it threw keeps its outcome).
+  auto body = [call_body = std::move(call_body)](const Done& d) {
+    const NTSTATUS thrown = guarded_call(d->call_, [&] {
+      call_body(d);
+      return STATUS_SUCCESS;
+    });
+    if (thrown != STATUS_SUCCESS) d->finish(thrown);
+  };
   const bool engine = rt.on_engine_thread();
   if (mode == AsyncMode::pending || (!engine && mode == AsyncMode::natural)) {
     done->delivery_ = Completion::Delivery::callback;

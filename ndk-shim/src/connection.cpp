@@ -18,6 +18,7 @@
 
 #include "address.hpp"
 #include "engine/gid_table.hpp"
+#include "guard.hpp"
 #include "objects.hpp"
 #include "qp_internal.hpp"
 #include "status.hpp"
@@ -536,10 +537,19 @@ NTSTATUS adapter_create_connector(NDK_ADAPTER* p, NDK_FN_CREATE_COMPLETION cb, P
 }
 
 const NDK_CONNECTOR_DISPATCH kConnectorDispatch = {
-    close_connector,   query_extension,   connect,          connect_with_shared_endpoint,
-    complete_connect,  accept,            reject,           get_connection_data,
-    get_local_address, get_peer_address,  disconnect,       complete_connect_ex,
-    accept_ex,
+    guarded<close_connector>,
+    guarded<query_extension>,
+    guarded<connect>,
+    guarded<connect_with_shared_endpoint>,
+    guarded<complete_connect>,
+    guarded<accept>,
+    guarded<reject>,
+    guarded<get_connection_data>,
+    guarded<get_local_address>,
+    guarded<get_peer_address>,
+    guarded<disconnect>,
+    guarded<complete_connect_ex>,
+    guarded<accept_ex>,
 };
 
 }  // namespace softrnic::ndk

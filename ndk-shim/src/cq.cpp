@@ -2,6 +2,7 @@
 // notification callback from the engine thread, interrupt moderation by count.
 #include <array>
 
+#include "guard.hpp"
 #include "objects.hpp"
 #include "status.hpp"
 
@@ -141,8 +142,13 @@ NTSTATUS adapter_create_cq(NDK_ADAPTER* p, ULONG depth, NDK_FN_CQ_NOTIFICATION_C
 }
 
 const NDK_CQ_DISPATCH kCqDispatch = {
-    close_cq,       query_extension,    resize_cq,         arm_cq,
-    get_cq_results, control_moderation, get_cq_results_ex,
+    guarded<close_cq>,
+    guarded<query_extension>,
+    guarded<resize_cq>,
+    guarded<arm_cq>,
+    guarded<get_cq_results>,
+    guarded<control_moderation>,
+    guarded<get_cq_results_ex>,
 };
 
 }  // namespace softrnic::ndk

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "address.hpp"
+#include "guard.hpp"
 #include "objects.hpp"
 #include "status.hpp"
 
@@ -125,7 +126,11 @@ NTSTATUS adapter_create_listener(NDK_ADAPTER* p, NDK_FN_CONNECT_EVENT_CALLBACK e
 }
 
 const NDK_LISTENER_DISPATCH kListenerDispatch = {
-    close_listener, query_extension, listen, listener_local_address, control_connect_events,
+    guarded<close_listener>,
+    guarded<query_extension>,
+    guarded<listen>,
+    guarded<listener_local_address>,
+    guarded<control_connect_events>,
 };
 
 }  // namespace softrnic::ndk

@@ -1,6 +1,7 @@
 // NDK_PD and NDK_MR over the engine's MemoryTable: protection domains, registration from an MDL,
 // fast-register MRs. Memory windows are mw.cpp, SRQs srq.cpp, LAMs and the privileged token
 // lam.cpp.
+#include "guard.hpp"
 #include "objects.hpp"
 #include "status.hpp"
 
@@ -187,19 +188,24 @@ NTSTATUS mdl_range(const MDL* mdl, SIZE_T length, std::byte** base) {
 }
 
 const NDK_PD_DISPATCH kPdDispatch = {
-    close_pd,
-    query_extension,
-    create_mr,
-    pd_create_mw,
-    pd_create_srq,
-    pd_create_qp,
-    pd_create_qp_with_srq,
-    pd_get_privileged_token,
+    guarded<close_pd>,
+    guarded<query_extension>,
+    guarded<create_mr>,
+    guarded<pd_create_mw>,
+    guarded<pd_create_srq>,
+    guarded<pd_create_qp>,
+    guarded<pd_create_qp_with_srq>,
+    guarded<pd_get_privileged_token>,
 };
 
 const NDK_MR_DISPATCH kMrDispatch = {
-    close_mr, query_extension, register_mr, deregister_mr, init_fast_register_mr,
-    remote_token, local_token,
+    guarded<close_mr>,
+    guarded<query_extension>,
+    guarded<register_mr>,
+    guarded<deregister_mr>,
+    guarded<init_fast_register_mr>,
+    guarded<remote_token>,
+    guarded<local_token>,
 };
 
 }  // namespace softrnic::ndk

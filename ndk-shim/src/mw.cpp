@@ -4,6 +4,7 @@
 // token then names that part of the region, over the QP that bound it only (IBA 10.6.7.2.2).
 // A bound window keeps its region from closing until the window closes or is bound elsewhere:
 // an invalidation is only known to have happened once its completion has been read.
+#include "guard.hpp"
 #include "objects.hpp"
 #include "status.hpp"
 
@@ -78,6 +79,10 @@ NTSTATUS pd_create_mw(NDK_PD* p, NDK_FN_CREATE_COMPLETION cb, PVOID ctx, NDK_MW*
   return st;
 }
 
-const NDK_MW_DISPATCH kMwDispatch = {close_mw, query_extension, remote_token_mw};
+const NDK_MW_DISPATCH kMwDispatch = {
+    guarded<close_mw>,
+    guarded<query_extension>,
+    guarded<remote_token_mw>,
+};
 
 }  // namespace softrnic::ndk

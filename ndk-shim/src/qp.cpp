@@ -3,6 +3,7 @@
 // their outcome arrives as a CQ entry unless the post fails inline (NDKPI reference 2.5).
 #include <cstring>
 
+#include "guard.hpp"
 #include "objects.hpp"
 #include "qp_internal.hpp"
 #include "status.hpp"
@@ -411,9 +412,17 @@ NTSTATUS pd_create_qp_with_srq(NDK_PD* p, NDK_CQ* rcq, NDK_CQ* icq, NDK_SRQ* srq
 }
 
 const NDK_QP_DISPATCH kQpDispatch = {
-    close_qp,      query_extension, flush, send,  receive,
-    bind,          fast_register,   invalidate, read, write,
-    send_and_invalidate,
+    guarded<close_qp>,
+    guarded<query_extension>,
+    guarded<flush>,
+    guarded<send>,
+    guarded<receive>,
+    guarded<bind>,
+    guarded<fast_register>,
+    guarded<invalidate>,
+    guarded<read>,
+    guarded<write>,
+    guarded<send_and_invalidate>,
 };
 
 }  // namespace softrnic::ndk

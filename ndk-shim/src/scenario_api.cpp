@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "guard.hpp"
 #include "scenario_run.hpp"
 
 namespace softrnic::ndk {
@@ -153,35 +154,41 @@ extern "C" {
 NTSTATUS SoftrnicNdkLoadScenario(const char* Path, const char* LogPath, char* Error,
                                  ULONG ErrorLength) {
   using namespace softrnic::ndk;
-  if (Path == nullptr) return STATUS_INVALID_PARAMETER;
-  return load_common(scenario::load_scenario(Path), LogPath, Error, ErrorLength);
+  return guarded_call(__func__, [&] {
+    if (Path == nullptr) return STATUS_INVALID_PARAMETER;
+    return load_common(scenario::load_scenario(Path), LogPath, Error, ErrorLength);
+  });
 }
 
 NTSTATUS SoftrnicNdkLoadScenarioText(const char* Text, const char* LogPath, char* Error,
                                      ULONG ErrorLength) {
   using namespace softrnic::ndk;
-  if (Text == nullptr) return STATUS_INVALID_PARAMETER;
-  return load_common(scenario::parse_scenario(Text, "<scenario>"), LogPath, Error, ErrorLength);
+  return guarded_call(__func__, [&] {
+    if (Text == nullptr) return STATUS_INVALID_PARAMETER;
+    return load_common(scenario::parse_scenario(Text, "<scenario>"), LogPath, Error, ErrorLength);
+  });
 }
 
 NTSTATUS SoftrnicNdkEndScenario(char* Summary, ULONG* pLength) {
   using namespace softrnic::ndk;
-  if (pLength == nullptr) return STATUS_INVALID_PARAMETER;
-  std::string summary = end_scenario_run();
-  {
-    // The last summary stays for a second call with a bigger buffer.
-    if (summary.empty()) {
-      std::lock_guard lock(g_mu);
-      summary = g_last_summary;
+  return guarded_call(__func__, [&] {
+    if (pLength == nullptr) return STATUS_INVALID_PARAMETER;
+    std::string summary = end_scenario_run();
+    {
+      // The last summary stays for a second call with a bigger buffer.
+      if (summary.empty()) {
+        std::lock_guard lock(g_mu);
+        summary = g_last_summary;
+      }
     }
-  }
-  if (summary.empty()) return STATUS_INVALID_DEVICE_STATE;
-  const auto need = static_cast<ULONG>(summary.size() + 1);
-  const ULONG room = *pLength;
-  *pLength = need;
-  if (Summary == nullptr || room < need) return STATUS_BUFFER_TOO_SMALL;
-  std::memcpy(Summary, summary.c_str(), need);
-  return STATUS_SUCCESS;
+    if (summary.empty()) return STATUS_INVALID_DEVICE_STATE;
+    const auto need = static_cast<ULONG>(summary.size() + 1);
+    const ULONG room = *pLength;
+    *pLength = need;
+    if (Summary == nullptr || room < need) return STATUS_BUFFER_TOO_SMALL;
+    std::memcpy(Summary, summary.c_str(), need);
+    return STATUS_SUCCESS;
+  });
 }
 
 }  // extern "C"

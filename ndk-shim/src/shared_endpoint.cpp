@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "address.hpp"
+#include "guard.hpp"
 #include "objects.hpp"
 
 namespace softrnic::ndk {
@@ -135,9 +136,9 @@ NTSTATUS adapter_create_shared_endpoint(NDK_ADAPTER* p, CONST PSOCKADDR addr, UL
 }
 
 const NDK_SHARED_ENDPOINT_DISPATCH kSharedEndpointDispatch = {
-    close_endpoint,
-    query_extension,
-    endpoint_local_address,
+    guarded<close_endpoint>,
+    guarded<query_extension>,
+    guarded<endpoint_local_address>,
 };
 
 }  // namespace softrnic::ndk

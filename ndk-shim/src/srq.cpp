@@ -14,6 +14,7 @@
 // again; a zero SrqDepth or NotifyThreshold there keeps the current value.
 #include <algorithm>
 
+#include "guard.hpp"
 #include "objects.hpp"
 #include "status.hpp"
 
@@ -166,6 +167,11 @@ NTSTATUS pd_create_srq(NDK_PD* p, ULONG depth, ULONG max_sge, ULONG threshold,
   return st;
 }
 
-const NDK_SRQ_DISPATCH kSrqDispatch = {close_srq, query_extension, modify_srq, srq_receive};
+const NDK_SRQ_DISPATCH kSrqDispatch = {
+    guarded<close_srq>,
+    guarded<query_extension>,
+    guarded<modify_srq>,
+    guarded<srq_receive>,
+};
 
 }  // namespace softrnic::ndk

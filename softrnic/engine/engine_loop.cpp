@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace softrnic {
@@ -35,7 +36,14 @@ void EngineLoop::stop() {
 
 std::size_t EngineLoop::run_once() {
   std::size_t work = 0;
-  for (auto& p : pollers_) work += p();
+  for (auto& p : pollers_) {
+    try {
+      work += p();
+    } catch (const std::bad_alloc&) {
+      alloc_failures_.fetch_add(1, std::memory_order_relaxed);
+      ++work;  // not idle: the poller has more to do
+    }
+  }
   iterations_.fetch_add(1, std::memory_order_relaxed);
   return work;
 }

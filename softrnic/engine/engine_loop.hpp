@@ -49,6 +49,10 @@ class EngineLoop {
   std::size_t run_once();
 
   std::uint64_t iterations() const { return iterations_.load(std::memory_order_relaxed); }
+  // Iterations of a poller that ran out of memory (std::bad_alloc): the poller's turn ends there,
+  // the loop and the other pollers go on. The engine's data path allocates nothing; what can run
+  // out is control work (connection records, messages), which the protocols retry or time out.
+  std::uint64_t alloc_failures() const { return alloc_failures_.load(std::memory_order_relaxed); }
   std::uint64_t sleeps() const { return sleeps_.load(std::memory_order_relaxed); }
 
  private:
@@ -59,6 +63,7 @@ class EngineLoop {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> iterations_{0};
+  std::atomic<std::uint64_t> alloc_failures_{0};
   std::atomic<std::uint64_t> sleeps_{0};
 };
 

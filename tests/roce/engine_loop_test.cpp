@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <new>
+#include <thread>
+
 #include <atomic>
 #include <thread>
 
@@ -69,6 +72,28 @@ TEST(EngineLoop, RefusesToStartWithNothingToPoll) {
   auto r = loop.start();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+// Finding 5: std::bad_alloc thrown on the engine thread ended the process. It now ends only that
+// poller's turn, counted; the other pollers and later turns go on.
+TEST(EngineLoop, AnAllocationFailureIsCountedAndTheLoopGoesOn) {
+  EngineLoop loop;
+  int calls = 0, other = 0;
+  loop.add([&]() -> std::size_t {
+    if (++calls == 2) throw std::bad_alloc();
+    return 0;
+  });
+  loop.add([&]() -> std::size_t { return static_cast<std::size_t>(++other, 0); });
+  for (int i = 0; i < 3; ++i) loop.run_once();
+  EXPECT_EQ(loop.alloc_failures(), 1u);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(other, 3) << "the other poller ran in the turn that failed";
+  // On the engine thread too.
+  calls = 0;
+  ASSERT_TRUE(loop.start());
+  while (loop.iterations() < 10) std::this_thread::yield();
+  loop.stop();
+  EXPECT_EQ(loop.alloc_failures(), 2u);
 }
 
 }  // namespace
