@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <ostream>
-#include <random>
 
+#include "base/random.hpp"
 #include "engine/gid_table.hpp"
 #include "perftest_command.hpp"
 
@@ -175,12 +175,11 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
     if (auto r = x.key(zero); !r) return failed(r.error().message);
   }
   const bool credits = iwarp && c.verb == pt::Verb::send && c.test == pt::Test::bw;
-  std::mt19937 rng(std::random_device{}());
   for (int q = 0; q < c.qps; ++q) {
     auto& d = mine[static_cast<std::size_t>(q)];
     d.out_reads = 16;
     d.qpn = f.qpn(qps[static_cast<std::size_t>(q)]);
-    d.psn = rng() & 0xffffff;
+    d.psn = secure_random<std::uint32_t>() & 0xffffff;  // a peer must not guess it
     d.rkey = buf.key();
     d.vaddr = buf.va(credits ? buf.credit(q) : buf.target(q));
     d.gid = my_gid;

@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <ostream>
-#include <random>
 
+#include "base/random.hpp"
 #include "command.hpp"
 #include "engine/gid_table.hpp"
 #include "hosted_devices.hpp"
@@ -120,8 +120,7 @@ class PingpongRun {
       hosted_ = std::move(*h);
     }
     catch_interrupts();
-    std::random_device rd;
-    psn_ = std::uniform_int_distribution<std::uint32_t>(0, 0xffffff)(rd);
+    psn_ = secure_random<std::uint32_t>() & 0xffffff;  // a peer must not guess it
     const int rc = c_.host.empty() ? serve() : connect();
     if (rc != 0) return rc;
     return exchange_and_report();
