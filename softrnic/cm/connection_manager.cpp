@@ -125,8 +125,10 @@ struct ConnectionManager::Impl {
     wire::Ipv6Addr src{}, dst{};
     std::array<std::byte, mad::kMadSize> bytes{};
     ConnId conn = 0;
+    bool unbound_unresolved = false;  // counted in unbound_unresolved below
   };
   std::deque<Pending> pending;
+  std::size_t unbound_unresolved = 0;  // answers to no connection waiting for a MAC
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns;
   std::map<std::pair<std::uint64_t, std::uint32_t>, ConnId> by_remote;  // (peer GUID, peer comm ID)
   std::multimap<std::pair<std::uint64_t, std::uint32_t>, ConnId> by_peer_qp;  // (peer GUID, QPN)
@@ -183,6 +185,13 @@ struct ConnectionManager::Impl {
   void finish(Conn& c);
   void emit(Conn& c, CmEvent e);
   CmEvent event_of(const Conn& c, CmEvent::Type t) const;
+  // Anyone can name our communication ID; only the connection's peer speaks for it: the address
+  // the connection runs to and, once known, the peer's own communication ID.
+  bool from_peer(const Conn& c, const wire::Ipv6Addr& src, std::uint32_t their_id) {
+    if (src == c.remote_gid && (c.remote_id == 0 || their_id == c.remote_id)) return true;
+    ctr.add(CmCounter::rx_wrong_peer);
+    return false;
+  }
   Conn* find(ConnId id) {
     auto it = conns.find(id);
     return it == conns.end() ? nullptr : it->second.get();
@@ -280,13 +289,31 @@ void ConnectionManager::Impl::queue(Conn* c, const wire::Ipv6Addr& src, const wi
                                     const mad::CmMad& m) {
   if (pending.size() >= cfg.max_pending) {
     ctr.add(CmCounter::tx_dropped);
+    if (c && c->state == State::resolving) {  // its REQ never left: say so rather than hang
+      CmEvent e = event_of(*c, CmEvent::Type::connect_error);
+      e.message = "the CM's send queue is full (" + std::to_string(cfg.max_pending) + " MADs)";
+      emit(*c, std::move(e));
+      finish(*c);
+    }
     return;
   }
   Pending p;
   p.src = src;
   p.dst = dst;
-  p.bytes = mad::encode_cm_mad(m);
   p.conn = c ? c->id : 0;
+  if (!c) {
+    // An answer bound to no connection goes where the packet said it came from, which anyone can
+    // forge: only a few may wait for a MAC that may never come.
+    if (dev.resolve_neighbour(dst, src).pending()) {
+      if (unbound_unresolved >= cfg.max_unbound_unresolved) {
+        ctr.add(CmCounter::tx_unbound_dropped);
+        return;
+      }
+      p.unbound_unresolved = true;
+      ++unbound_unresolved;
+    }
+  }
+  p.bytes = mad::encode_cm_mad(m);
   pending.push_back(p);
 }
 
@@ -300,6 +327,10 @@ void ConnectionManager::Impl::flush_pending() {
     if (res.pending()) {
       pending.push_back(p);
       continue;
+    }
+    if (p.unbound_unresolved) {
+      p.unbound_unresolved = false;
+      --unbound_unresolved;
     }
     if (res.failed()) {
       ctr.add(CmCounter::resolve_failed);
@@ -467,12 +498,12 @@ void ConnectionManager::Impl::receive(ConstByteSpan slot, std::uint32_t len) {
 void ConnectionManager::Impl::handle(const wire::Ipv6Addr& src, const wire::Ipv6Addr& dst, const mad::CmMad& m) {
   if (const auto* req = std::get_if<mad::Req>(&m.msg)) return on_req(src, dst, m.hdr, *req);
   if (const auto* dreq = std::get_if<mad::Dreq>(&m.msg)) return on_dreq(find(dreq->remote_comm_id), src, dst, m.hdr, *dreq);
-  // Every other message names our communication ID as its remote one.
-  const std::uint32_t ours = std::visit(
-      [](const auto& x) -> std::uint32_t {
+  // Every other message names our communication ID as its remote one, and its sender's as its own.
+  const auto [ours, theirs] = std::visit(
+      [](const auto& x) -> std::pair<std::uint32_t, std::uint32_t> {
         using M = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<M, mad::Req>) return 0;
-        else return x.remote_comm_id;
+        if constexpr (std::is_same_v<M, mad::Req>) return {0, 0};
+        else return {x.remote_comm_id, x.local_comm_id};
       },
       m.msg);
   Conn* c = find(ours);
@@ -480,6 +511,7 @@ void ConnectionManager::Impl::handle(const wire::Ipv6Addr& src, const wire::Ipv6
     ctr.add(CmCounter::rx_stray);
     return;
   }
+  if (!from_peer(*c, src, theirs)) return;
   if (const auto* rep = std::get_if<mad::Rep>(&m.msg)) on_rep(*c, *rep);
   else if (std::holds_alternative<mad::Rtu>(m.msg)) on_rtu(*c);
   else if (const auto* rej = std::get_if<mad::Rej>(&m.msg)) on_rej(*c, *rej);
@@ -491,8 +523,9 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
                                      const mad::Req& r) {
   // A REQ we already hold: answer from the saved state, never a second connection (IBA 12.9.8.2).
   if (auto it = by_remote.find({r.local_ca_guid, r.local_comm_id}); it != by_remote.end()) {
-    ctr.add(CmCounter::rx_duplicate);
     Conn& c = *conns.at(it->second);
+    if (!from_peer(c, src, r.local_comm_id)) return;
+    ctr.add(CmCounter::rx_duplicate);
     switch (c.state) {
       case State::req_rcvd:
       case State::mra_sent: {
@@ -532,18 +565,23 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
     return reject(mad::RejectReason::invalid_service_id, CmCounter::no_listener);
   auto ip = mad::read_ip_cm_header(std::span<const std::byte, mad::kReqPrivateData>(r.private_data));
   if (!ip) return reject(mad::RejectReason::unsupported_request, CmCounter::rx_malformed);
+  // The addresses that choose the listener and name the peer to the owner are the packet's: a
+  // private-data header that says otherwise is refused (IBA 12.6.7 table 112: reason 12).
+  const bool v4 = engine::is_ipv4_mapped(src);
+  if (ip->src != src || ip->dst != dst || (ip->ip_version == wire::IpVersion::v4) != v4)
+    return reject(mad::RejectReason::invalid_gid, CmCounter::ip_header_mismatch);
   const std::uint16_t port = mad::service_port(r.service_id);
   Listener* best = nullptr;
   for (auto& l : listeners) {
     if (l.addr.port != port) continue;
-    if (l.addr.ip == ip->dst) {
+    if (l.addr.ip == dst) {
       best = &l;
       break;
     }
     if (is_zero(l.addr.ip) && !best) best = &l;
   }
   if (!best) return reject(mad::RejectReason::invalid_service_id, CmCounter::no_listener);
-  const auto ver = engine::is_ipv4_mapped(r.primary.local_gid) ? wire::IpVersion::v4 : wire::IpVersion::v6;
+  const auto ver = v4 ? wire::IpVersion::v4 : wire::IpVersion::v6;
   const std::uint32_t mtu = mad::mtu_bytes(r.path_mtu);
   if (mtu == 0 || mtu > dev.active_mtu(ver)) return reject(mad::RejectReason::invalid_path_mtu, CmCounter::mtu_rejected);
   // A REQ makes a record only within the listener's backlog and the device's record budget, as a
@@ -560,8 +598,8 @@ void ConnectionManager::Impl::on_req(const wire::Ipv6Addr& src, const wire::Ipv6
   c->remote_id = r.local_comm_id;
   c->remote_guid = r.local_ca_guid;
   c->remote_qpn = r.local_qpn;
-  c->local = {ip->dst, port};
-  c->remote = {ip->src, ip->src_port};
+  c->local = {dst, port};
+  c->remote = {src, ip->src_port};
   // The path is the one the REQ came by (IBA A17.4.5.2 on RoCEv2: the GRH is the IP header).
   c->local_gid = dst;
   c->remote_gid = src;
@@ -689,6 +727,7 @@ void ConnectionManager::Impl::on_dreq(Conn* c, const wire::Ipv6Addr& src, const 
                                       const mad::MadHeader& h, const mad::Dreq& d) {
   mad::Drep drep;
   drep.remote_comm_id = d.local_comm_id;
+  if (c && !from_peer(*c, src, d.local_comm_id)) return;  // no DREP either: not its peer's to end
   if (!c || (c->qp && d.remote_qpn != c->qp->qpn)) {
     // No such connection (any more): a DREP still lets the peer finish (IBA 12.9.8.6).
     ctr.add(CmCounter::rx_stray);

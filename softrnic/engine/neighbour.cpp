@@ -108,6 +108,11 @@ Error resolution_error(const Ipv6Addr& dst, const Resolution& r) {
                    "neighbour_table_full: every neighbour entry is resolving another "
                    "address; " +
                        who + " cannot be resolved now"};
+    case ResolveFailure::too_many_unresolved:
+      return Error{Errc::busy,
+                   "neighbour_unresolved_full: as many neighbours as allowed are "
+                   "waiting for an answer; " +
+                       who + " cannot be resolved now"};
   }
   return Error{Errc::invalid_argument, "unknown resolution failure"};
 }
@@ -116,6 +121,7 @@ NeighbourTable::NeighbourTable(const GidTable& gids, const NeighbourConfig& conf
     : gids_(gids), config_(config) {
   config_.capacity = std::clamp<std::size_t>(config_.capacity, 1, 32768);
   config_.max_requests = std::max<std::uint32_t>(config_.max_requests, 1);
+  config_.max_unresolved = std::clamp<std::size_t>(config_.max_unresolved, 1, config_.capacity);
   entries_.resize(config_.capacity);
   std::size_t slots = 1;
   while (slots < 2 * config_.capacity) slots *= 2;  // load factor <= 1/2: short probe runs
@@ -179,6 +185,7 @@ NeighbourTable::Entry* NeighbourTable::insert(const Ipv6Addr& ip, std::uint16_t 
   e.vid = vid;
   e.used = true;
   e.last_used = now;
+  ++unresolved_;  // a new entry is incomplete until given a MAC
   const std::size_t mask = index_.size() - 1;
   std::size_t h = home(ip, vid);
   while (index_[h] != kNoSlot) h = (h + 1) & mask;
@@ -189,6 +196,7 @@ NeighbourTable::Entry* NeighbourTable::insert(const Ipv6Addr& ip, std::uint16_t 
 
 void NeighbourTable::erase(Entry& e) {
   const auto pos = static_cast<std::uint16_t>(&e - entries_.data());
+  if (e.state == NeighbourState::incomplete) --unresolved_;
   const std::size_t mask = index_.size() - 1;
   std::size_t i = home(e.ip, e.vid);
   while (index_[i] != pos) i = (i + 1) & mask;
@@ -223,6 +231,7 @@ std::optional<std::uint16_t> NeighbourTable::tci_for(std::uint16_t vid) const {
 }
 
 void NeighbourTable::start_requests(Entry& e, NeighbourState s, std::uint64_t now) {
+  if (s == NeighbourState::incomplete && e.state != NeighbourState::incomplete) ++unresolved_;
   e.state = s;
   e.requests = 0;
   e.next_tx_at = now;
@@ -230,8 +239,10 @@ void NeighbourTable::start_requests(Entry& e, NeighbourState s, std::uint64_t no
 }
 
 void NeighbourTable::fail(Entry& e, std::uint64_t now) {
+  if (e.state == NeighbourState::incomplete) --unresolved_;
   e.state = NeighbourState::failed;
   e.failed_at = now;
+  next_due_ = std::min(next_due_, now + config_.failed_hold_ns);  // when poll() removes it
   counters_.add(NeighbourCounter::resolve_failed);
 }
 
@@ -248,6 +259,7 @@ void NeighbourTable::set_mac(Entry& e, const MacAddr& mac, bool confirmed, std::
   const bool had_mac = e.state != NeighbourState::incomplete && e.state != NeighbourState::failed;
   const bool changed = !had_mac || e.mac != mac;
   if (changed) counters_.add(NeighbourCounter::learned);
+  if (e.state == NeighbourState::incomplete) --unresolved_;  // it leaves incomplete below
   e.mac = mac;
   if (confirmed) {
     e.state = NeighbourState::reachable;
@@ -330,16 +342,22 @@ Resolution NeighbourTable::resolve_from(const Ipv6Addr& dst, const GidEntry& src
     r.ipv6 = !is_ipv4_mapped(dst);
     return r;
   }
+  const auto refuse = [&](ResolveFailure why) {
+    Resolution r;
+    r.status = Resolution::Status::failed;
+    r.failure = why;
+    r.ipv6 = !is_ipv4_mapped(dst);
+    return r;
+  };
   Entry* e = lookup(dst, vid);
   if (!e) {
-    e = insert(dst, vid, now);
-    if (!e) {
-      Resolution r;
-      r.status = Resolution::Status::failed;
-      r.failure = ResolveFailure::table_full;
-      r.ipv6 = !is_ipv4_mapped(dst);
-      return r;
+    // (With every entry waiting, the table is full: said as such below.)
+    if (unresolved_ >= config_.max_unresolved && unresolved_ < config_.capacity) {
+      counters_.add(NeighbourCounter::unresolved_full);
+      return refuse(ResolveFailure::too_many_unresolved);
     }
+    e = insert(dst, vid, now);
+    if (!e) return refuse(ResolveFailure::table_full);
     e->src = src.gid;
     start_requests(*e, NeighbourState::incomplete, now);
     return answer(*e);
@@ -352,6 +370,10 @@ Resolution NeighbourTable::resolve_from(const Ipv6Addr& dst, const GidEntry& src
     e->src = src.gid;
     start_requests(*e, NeighbourState::probe, now);
   } else if (e->state == NeighbourState::failed && now - e->failed_at >= config_.failed_hold_ns) {
+    if (unresolved_ >= config_.max_unresolved) {
+      counters_.add(NeighbourCounter::unresolved_full);
+      return refuse(ResolveFailure::too_many_unresolved);
+    }
     e->src = src.gid;
     start_requests(*e, NeighbourState::incomplete, now);
   }
@@ -397,10 +419,22 @@ std::size_t NeighbourTable::poll(std::uint64_t now, std::span<TxBuffer> out) {
   std::uint64_t next = UINT64_MAX;
   for (auto& e : entries_) {
     if (!e.used) continue;
+    if (e.state == NeighbourState::failed) {
+      // Held for failed_hold_ns to answer "failed" at once, then gone: entries for addresses that
+      // never answer (forged sources) do not stay.
+      if (now - e.failed_at >= config_.failed_hold_ns) {
+        erase(e);
+        counters_.add(NeighbourCounter::expired);
+      } else {
+        next = std::min(next, e.failed_at + config_.failed_hold_ns);
+      }
+      continue;
+    }
     if (e.state != NeighbourState::incomplete && e.state != NeighbourState::probe) continue;
     if (now >= e.next_tx_at) {
       if (e.requests >= config_.max_requests) {
         fail(e, now);
+        next = std::min(next, now + config_.failed_hold_ns);
         continue;
       }
       if (n == out.size()) {

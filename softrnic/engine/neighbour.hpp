@@ -33,8 +33,12 @@ struct NeighbourConfig {
   std::uint64_t retrans_timer_ns = 1'000'000'000;    // RFC 4861 RetransTimer
   std::uint32_t max_requests = 3;                    // RFC 4861 MAX_MULTICAST_SOLICIT
   std::uint64_t reachable_time_ns = 30'000'000'000;  // RFC 4861 REACHABLE_TIME
-  std::uint64_t failed_hold_ns = 1'000'000'000;      // a failed entry answers "failed" this long
-  std::uint8_t vlan_pcp = 0;                         // priority of the frames we send tagged
+  std::uint64_t failed_hold_ns = 1'000'000'000;      // a failed entry answers "failed" this long,
+                                                     // then is removed
+  // Entries waiting for a first answer (incomplete) at most: replies to forged sources cannot
+  // take the whole table, nor evict the peers that do answer.
+  std::size_t max_unresolved = 64;
+  std::uint8_t vlan_pcp = 0;  // priority of the frames we send tagged
 };
 
 #define SOFTRNIC_NEIGHBOUR_COUNTERS(X)                                                        \
@@ -55,6 +59,8 @@ struct NeighbourConfig {
   X(ignored_own_frame)     /* frames sent from our own MAC (looped back) */                   \
   X(address_conflict)      /* another MAC claims one of our addresses */                      \
   X(table_full)            /* no entry free or evictable for a new neighbour */               \
+  X(unresolved_full)       /* new resolutions refused: max_unresolved entries are waiting */  \
+  X(expired)               /* failed entries removed after failed_hold_ns */                  \
   X(tx_buffer_too_small)   /* a frame did not fit the buffer the caller gave */
 
 enum class NeighbourCounter : std::uint8_t {
@@ -70,9 +76,10 @@ std::string_view state_name(NeighbourState s);
 
 // Why a resolution failed.
 enum class ResolveFailure : std::uint8_t {
-  no_answer,          // max_requests requests went unanswered
-  no_source_address,  // the GID table has no address to send the request from
-  table_full,         // every entry is busy with another resolution
+  no_answer,            // max_requests requests went unanswered
+  no_source_address,    // the GID table has no address to send the request from
+  table_full,           // every entry is busy with another resolution
+  too_many_unresolved,  // max_unresolved entries are already waiting for an answer
 };
 
 struct Resolution {
@@ -145,6 +152,7 @@ class NeighbourTable {
   // handle/resolve/poll left it: time alone does not move it.
   std::optional<NeighbourState> state(const wire::Ipv6Addr& ip, std::uint16_t vid = 0) const;
   std::size_t size() const { return used_; }
+  std::size_t unresolved() const { return unresolved_; }  // entries in state incomplete
   const Counters<NeighbourCounter>& counters() const { return counters_; }
   const NeighbourConfig& config() const { return config_; }
 
@@ -192,6 +200,7 @@ class NeighbourTable {
   std::vector<std::uint16_t> index_;  // kNoSlot or a position in entries_
   std::vector<std::uint16_t> free_;   // free positions in entries_ (a stack)
   std::size_t used_ = 0;
+  std::size_t unresolved_ = 0;
   std::uint64_t next_due_ = UINT64_MAX;
   Counters<NeighbourCounter> counters_;
 };

@@ -3,6 +3,8 @@
 // virtual clock, and what is refused is counted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cm_fixture.hpp"
 #include "engine/gid_table.hpp"
 #include "wire/build.hpp"
@@ -207,6 +209,234 @@ TEST(CmHostile, DeviceRecordBudgetBoundsRecordsAndConnects) {
   auto c = t.b.cm->connect(*t.b.new_qp(), p, t.b.log());
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, Errc::busy);
+}
+
+// --- messages bound to the connection's peer ---------------------------------------------------
+
+struct Established {
+  ConnId a = 0, b = 0;
+  roce::Qp* qa = nullptr;
+};
+
+Established connect_a_to_b(CmPair& t, std::uint16_t port) {
+  t.auto_accept(port);
+  Established e;
+  e.qa = t.a.new_qp();
+  ConnectParams p;
+  p.remote = {t.ip_b(), port};
+  auto id = t.a.cm->connect(*e.qa, p, t.a.log());
+  EXPECT_TRUE(id);
+  e.a = id ? *id : 0;
+  EXPECT_TRUE(t.run_until(
+      [&] { return t.a.count(Type::established) == 1 && t.b.count(Type::established) == 1; }));
+  e.b = t.b.last(Type::established)->conn;
+  return e;
+}
+
+std::size_t frames_with_attr(std::vector<std::uint16_t>& seen, std::uint16_t attr) {
+  return static_cast<std::size_t>(std::count(seen.begin(), seen.end(), attr));
+}
+
+TEST(CmHostile, DreqFromAnyoneButThePeerIsDroppedAndTheConnectionSurvives) {
+  CmPair t;
+  const auto c = connect_a_to_b(t, 7174);
+  std::vector<std::uint16_t> from_b;
+  t.wire_.filter = [&](int side, Packet& p) {
+    if (side == 1 && mad_attr(p) != 0) from_b.push_back(mad_attr(p));
+    return true;
+  };
+  mad::Dreq d;
+  d.local_comm_id = c.a;
+  d.remote_comm_id = c.b;
+  d.remote_qpn = t.accepted_qps.at(0)->qpn;
+  forge(t, 1, gid_v4(77), d);  // right IDs and QPN, another address
+  mad::Dreq wrong_id = d;
+  wrong_id.local_comm_id = c.a + 1;
+  forge(t, 1, t.ip_a(), wrong_id);  // the peer's address, another communication ID
+  t.run_for(10 * kMs);
+  EXPECT_EQ(t.b.count(Type::disconnected), 0u);
+  EXPECT_EQ(count(t.b, CmCounter::rx_wrong_peer), 2u);
+  EXPECT_EQ(frames_with_attr(from_b, 0x16), 0u) << "no DREP for them";
+  // The real peer still can.
+  ASSERT_TRUE(t.a.cm->disconnect(c.a));
+  ASSERT_TRUE(t.run_until([&] { return t.b.count(Type::disconnected) == 1; }));
+  EXPECT_TRUE(t.b.last(Type::disconnected)->peer_initiated);
+}
+
+TEST(CmHostile, RejFromAnyoneButThePeerIsDroppedAndTheRequestStaysOpen) {
+  CmPair t;
+  auto* held = listen_silently(t, 5);
+  roce::Qp* qa = t.a.new_qp();
+  ConnectParams p;
+  p.remote = {t.ip_b(), 5};
+  auto id = t.a.cm->connect(*qa, p, t.a.log());
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(t.run_until([&] { return held->size() == 1; }));
+  mad::Rej rej;
+  rej.local_comm_id = *id;
+  rej.remote_comm_id = held->front();
+  rej.message_rejected = mad::MsgKind::rep;
+  rej.reason = static_cast<std::uint16_t>(mad::RejectReason::timeout);
+  forge(t, 1, gid_v4(77), rej);
+  rej.local_comm_id = *id + 1;
+  forge(t, 1, t.ip_a(), rej);
+  t.run_for(10 * kMs);
+  EXPECT_EQ(t.b.count(Type::rejected), 0u);
+  EXPECT_EQ(count(t.b, CmCounter::rx_wrong_peer), 2u);
+  // The request is still there to accept.
+  ASSERT_TRUE(t.b.cm->accept(held->front(), *t.b.new_qp(), {}, t.b.log()));
+  ASSERT_TRUE(t.run_until(
+      [&] { return t.a.count(Type::established) == 1 && t.b.count(Type::established) == 1; }));
+}
+
+TEST(CmHostile, RtuAndMraFromAnyoneButThePeerAreDropped) {
+  CmPair t;
+  t.auto_accept(7174);
+  bool first_rtu = true;
+  t.wire_.filter = [&](int side, Packet& p) {
+    if (side == 0 && mad_attr(p) == 0x14 && first_rtu) return first_rtu = false;
+    return true;
+  };
+  roce::Qp* qa = t.a.new_qp();
+  ConnectParams p;
+  p.remote = {t.ip_b(), 7174};
+  auto id = t.a.cm->connect(*qa, p, t.a.log());
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::established) == 1; }));
+  const ConnId b_id = t.b.last(Type::connect_request)->conn;
+  // A's RTU was lost: B waits in REP sent. An RTU from elsewhere does not complete it.
+  mad::Rtu rtu;
+  rtu.local_comm_id = *id;
+  rtu.remote_comm_id = b_id;
+  forge(t, 1, gid_v4(77), rtu);
+  t.b.ep->dev->poll();
+  t.b.cm->poll();
+  EXPECT_EQ(t.b.count(Type::established), 0u);
+  EXPECT_EQ(count(t.b, CmCounter::rx_wrong_peer), 1u);
+  // The resent REP brings the real RTU.
+  ASSERT_TRUE(t.run_until([&] { return t.b.count(Type::established) == 1; }));
+
+  // An MRA from elsewhere does not delay a REQ either.
+  listen_silently(t, 5);
+  ConnectParams p2;
+  p2.remote = {t.ip_b(), 5};
+  auto id2 = t.a.cm->connect(*t.a.new_qp(), p2, t.a.log());
+  ASSERT_TRUE(id2);
+  t.run_for(kMs);
+  mad::Mra mra;
+  mra.remote_comm_id = *id2;
+  mra.service_timeout = 31;
+  forge(t, 0, gid_v4(77), mra);
+  t.run_for(kMs);
+  EXPECT_EQ(count(t.a, CmCounter::mra_received), 0u);
+  EXPECT_EQ(count(t.a, CmCounter::rx_wrong_peer), 1u);
+}
+
+// --- the REQ's IP private-data header against the packet ---------------------------------------
+
+TEST(CmHostile, ReqWhosePrivateDataAddressesAreNotThePacketsIsRejectedWithReason12) {
+  CmPair t;
+  t.auto_accept(5);
+  std::vector<std::uint16_t> reasons;
+  t.wire_.filter = [&](int side, Packet& p) {
+    if (side == 1 && mad_attr(p) == 0x12) {
+      auto f = wire::parse_frame(ConstByteSpan(p.data, p.len));
+      auto m = mad::decode_cm_mad(f->payload().first(mad::kMadSize));
+      reasons.push_back(std::get<mad::Rej>(m->msg).reason);
+    }
+    return true;
+  };
+  // Claims to come from another host, then to be for another address, then to be IPv6.
+  forge(t, 1, t.ip_a(), forged_req(gid_v4(50), t.ip_b(), 5, 1));
+  forge(t, 1, t.ip_a(), forged_req(t.ip_a(), gid_v4(9), 5, 2));
+  auto r = forged_req(t.ip_a(), t.ip_b(), 5, 3);
+  mad::IpCmHeader v6;
+  v6.ip_version = wire::IpVersion::v6;
+  v6.src_port = 40000;
+  v6.src = t.ip_a();
+  v6.dst = t.ip_b();
+  mad::write_ip_cm_header(std::span<std::byte, mad::kReqPrivateData>(r.private_data), v6);
+  forge(t, 1, t.ip_a(), r);
+  t.run_for(10 * kMs);
+  EXPECT_EQ(t.b.count(Type::connect_request), 0u);
+  EXPECT_EQ(t.b.cm->connection_count(), 0u);
+  EXPECT_EQ(count(t.b, CmCounter::ip_header_mismatch), 3u);
+  EXPECT_EQ(reasons, std::vector<std::uint16_t>(3, 12));
+  // One that agrees is taken, and the owner is told the packet's addresses.
+  forge(t, 1, t.ip_a(), forged_req(t.ip_a(), t.ip_b(), 5, 4));
+  t.run_for(10 * kMs);
+  ASSERT_EQ(t.b.count(Type::connect_request), 1u);
+  EXPECT_EQ(t.b.last(Type::connect_request)->remote, (Address{t.ip_a(), 40000}));
+  EXPECT_EQ(t.b.last(Type::connect_request)->local, (Address{t.ip_b(), 5}));
+}
+
+// --- floods from forged sources ----------------------------------------------------------------
+
+TEST(CmHostile, HundredThousandReqsFromForgedSourcesLeaveRecordsQueuesAndNeighboursBounded) {
+  CmPair t;
+  listen_silently(t, 5);
+  const CmConfig defaults;
+  const engine::NeighbourConfig neighbour_defaults;
+  const auto& neighbours = t.b.ep->dev->neighbours();
+  std::size_t most_records = 0, most_queued = 0, most_unresolved = 0, most_neighbours = 0;
+  // 1000 REQs a second for 100 s, each from its own address, each asking to be kept for hours.
+  for (std::uint32_t i = 0; i < 100'000; ++i) {
+    const wire::Ipv6Addr src =
+        wire::ipv4_mapped({10, static_cast<std::uint8_t>(i >> 16),
+                           static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)});
+    auto r = forged_req(src, t.ip_b(), 5, i + 1);
+    r.remote_cm_response_timeout = 31;
+    r.max_cm_retries = 15;
+    forge(t, 1, src, r);
+    if (i % 64 != 63) continue;
+    for (int k = 0; k < 4; ++k) {
+      t.b.ep->dev->poll();
+      t.b.cm->poll();
+      t.a.ep->dev->poll();  // takes B's ARP requests off the wire
+    }
+    t.clock_.advance(64 * kMs);
+    most_records = std::max(most_records, t.b.cm->connection_count());
+    most_queued = std::max(most_queued, t.b.cm->queued_mads());
+    most_unresolved = std::max(most_unresolved, neighbours.unresolved());
+    most_neighbours = std::max(most_neighbours, neighbours.size());
+  }
+  // The backlog, and the requests that left it for their time-wait (1 s) as others came in.
+  EXPECT_LE(most_records, 2 * defaults.listen_backlog);
+  EXPECT_LE(most_queued, defaults.max_unbound_unresolved);
+  EXPECT_LE(most_unresolved, neighbour_defaults.max_unresolved);
+  EXPECT_LT(most_neighbours, neighbour_defaults.capacity) << "room is left for peers that answer";
+  const auto& c = t.b.cm->counters();
+  EXPECT_GT(c.get(CmCounter::backlog_full), 90'000u);
+  EXPECT_EQ(c.get(CmCounter::rej_sent), c.get(CmCounter::backlog_full));
+  EXPECT_GT(c.get(CmCounter::tx_unbound_dropped) + c.get(CmCounter::resolve_failed), 90'000u);
+  EXPECT_GT(neighbours.counters().get(engine::NeighbourCounter::unresolved_full), 0u);
+  // When it stops, everything it made goes away on its own.
+  t.run_for(kMaxReqLifetimeNs + 5 * kSec, 10 * kMs);
+  EXPECT_EQ(t.b.cm->connection_count(), 0u);
+  EXPECT_EQ(t.b.cm->queued_mads(), 0u);
+  EXPECT_EQ(neighbours.size(), 0u);
+  // And a real peer connects.
+  const auto e = connect_a_to_b(t, 7174);
+  EXPECT_NE(e.b, 0u);
+}
+
+TEST(CmHostile, ConnectWhoseReqFindsTheSendQueueFullFailsInsteadOfHanging) {
+  CmConfig cfg;
+  cfg.max_pending = 2;
+  CmPair t(wire::IpVersion::v4, cfg);
+  // A peer that never answers ARP: the first two REQs wait for its MAC and fill the queue.
+  for (int i = 0; i < 5; ++i) {
+    ConnectParams p;
+    p.remote = {gid_v4(99), 7174};
+    ASSERT_TRUE(t.a.cm->connect(*t.a.new_qp(), p, t.a.log()));
+  }
+  t.run_for(10 * kMs);
+  EXPECT_EQ(count(t.a, CmCounter::tx_dropped), 3u);
+  ASSERT_EQ(t.a.count(Type::connect_error), 3u);
+  EXPECT_NE(t.a.last(Type::connect_error)->message.find("send queue is full"), std::string::npos);
+  // The two that waited fail when the neighbour does.
+  t.run_for(5 * kSec, 10 * kMs);
+  EXPECT_EQ(t.a.count(Type::connect_error), 5u);
 }
 
 }  // namespace

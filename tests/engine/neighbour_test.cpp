@@ -644,6 +644,49 @@ TEST(NeighbourResolve, FullTableRefusesNewResolutionsButEvictsSettledEntries) {
   EXPECT_EQ(a.nt.size(), 4u);
 }
 
+TEST(NeighbourResolve, FloodOfUnansweredAddressesIsBoundedAndEvictsNoAnsweringPeer) {
+  // Replies to forged sources: many new addresses, none of which answers.
+  Node a(kMacA, kIpA, kIp6A, std::nullopt, {.capacity = 16, .max_unresolved = 4});
+  Node b(kMacB, kIpB, kIp6B);
+  EXPECT_TRUE(a.nt.resolve(mapped(kIpB), 0).pending());
+  answer(poll_all(a.nt, 0), a.nt, b.nt, 0);
+  ASSERT_TRUE(a.nt.resolve(mapped(kIpB), 0).resolved());
+  std::size_t refused = 0, most_unresolved = 0;
+  for (std::uint64_t t = 0; t < 20 * kSec; t += 10 * kMs) {
+    const Ipv4Addr forged{10, static_cast<std::uint8_t>(t / kSec),
+                          static_cast<std::uint8_t>(t >> 16), static_cast<std::uint8_t>(t >> 8)};
+    const auto r = a.nt.resolve(mapped(forged), t);
+    if (r.failed() && r.failure == ResolveFailure::too_many_unresolved) ++refused;
+    poll_all(a.nt, t);
+    a.nt.confirm(mapped(kIpB), 0, t);  // B keeps answering (upper-layer confirmations)
+    ASSERT_TRUE(a.nt.resolve(mapped(kIpB), t).resolved()) << "at " << t / kMs << " ms";
+    most_unresolved = std::max(most_unresolved, a.nt.unresolved());
+  }
+  EXPECT_EQ(most_unresolved, 4u);
+  EXPECT_GT(refused, 0u);
+  EXPECT_EQ(count(a.nt, NeighbourCounter::unresolved_full), refused);
+  const auto e =
+      resolution_error(mapped({10, 0, 0, 1}), a.nt.resolve(mapped({10, 0, 0, 1}), 20 * kSec));
+  EXPECT_TRUE(e.message.starts_with("neighbour_unresolved_full: ")) << e.message;
+}
+
+TEST(NeighbourResolve, FailedEntriesAreRemovedAfterTheHoldTime) {
+  Node a(kMacA, kIpA, kIp6A, std::nullopt, {.failed_hold_ns = 2 * kSec});
+  for (std::uint8_t i = 10; i < 18; ++i)
+    EXPECT_TRUE(a.nt.resolve(mapped({198, 18, 0, i}), 0).pending());
+  EXPECT_EQ(a.nt.unresolved(), 8u);
+  // Three requests a second apart, failed at 3 s, held until 5 s, then gone without any resolve.
+  for (std::uint64_t t = 0; t <= 4 * kSec; t += 100 * kMs) poll_all(a.nt, t);
+  EXPECT_EQ(a.nt.size(), 8u);
+  EXPECT_EQ(a.nt.unresolved(), 0u);
+  EXPECT_EQ(a.nt.state(mapped({198, 18, 0, 10})), NeighbourState::failed);
+  EXPECT_TRUE(a.nt.due(5 * kSec));
+  poll_all(a.nt, 5 * kSec);
+  EXPECT_EQ(a.nt.size(), 0u);
+  EXPECT_EQ(count(a.nt, NeighbourCounter::expired), 8u);
+  EXPECT_FALSE(a.nt.due(1000 * kSec)) << "nothing left to do";
+}
+
 TEST(NeighbourResolve, PollLeavesWhatDoesNotFitForTheNextCall) {
   Node a(kMacA, kIpA, kIp6A);
   for (std::uint8_t i = 10; i < 13; ++i) a.nt.resolve(mapped({198, 18, 0, i}), 0);
