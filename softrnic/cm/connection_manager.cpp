@@ -4,9 +4,11 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
+#include "base/random.hpp"
 #include "cm/deadline_heap.hpp"
 #include "engine/gid_table.hpp"
 #include "roce/connect.hpp"
@@ -143,7 +145,12 @@ struct ConnectionManager::Impl {
   std::vector<Listener> listeners;
   ListenerId next_listener = 1;
   std::vector<std::pair<Handler, CmEvent>> events;
-  std::mt19937_64 rng;
+  // Identifiers a peer must not predict (communication IDs, which REJ and REP reveal, transaction
+  // IDs, PSNs): getrandom(2). A Mersenne Twister only when CmConfig::seed asks for a replay.
+  std::optional<std::mt19937_64> replay;
+  std::uint32_t draw() {
+    return replay ? static_cast<std::uint32_t>((*replay)()) : secure_random<std::uint32_t>();
+  }
   std::uint16_t next_port = 0;
   std::uint64_t guid = 0;
 
@@ -198,7 +205,7 @@ struct ConnectionManager::Impl {
   }
   ConnId new_id() {
     for (;;) {
-      const auto id = static_cast<ConnId>(rng());
+      const ConnId id = draw();
       if (id != 0 && !conns.contains(id)) return id;
     }
   }
@@ -226,8 +233,8 @@ Result<std::unique_ptr<ConnectionManager>> ConnectionManager::create(roce::Devic
 }
 
 Result<void> ConnectionManager::Impl::setup() {
-  rng.seed(cfg.seed ? cfg.seed : std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32));
-  next_port = static_cast<std::uint16_t>(49152 + rng() % 16384);
+  if (cfg.seed) replay.emplace(cfg.seed);
+  next_port = static_cast<std::uint16_t>(49152 + draw() % 16384);
   guid = mad::guid_from_mac(dev.config().mac);
   auto p = dev.memory().alloc_pd();
   if (!p) return std::unexpected(p.error());
@@ -924,8 +931,8 @@ Result<ConnId> ConnectionManager::connect(roce::Qp& qp, const ConnectParams& p, 
   c->remote_gid = p.remote.ip;
   c->qp = &qp;
   c->handler = std::move(handler);
-  c->tid = (m.rng() << 32) | c->id;
-  c->psn = static_cast<std::uint32_t>(m.rng()) & 0xffffff;
+  c->tid = (std::uint64_t{m.draw()} << 32) | c->id;
+  c->psn = m.draw() & 0xffffff;
   c->pmtu = pmtu;
   c->ird = static_cast<std::uint8_t>(std::min<std::uint32_t>(p.responder_resources, L.max_ird));
   c->ord = static_cast<std::uint8_t>(std::min<std::uint32_t>(p.initiator_depth, L.max_ord));
@@ -986,7 +993,7 @@ Result<void> ConnectionManager::accept(ConnId id, roce::Qp& qp, const AcceptPara
   const auto& L = lim;
   c->ird = static_cast<std::uint8_t>(std::min<std::uint32_t>({p.responder_resources, c->req.initiator_depth, L.max_ird}));
   c->ord = static_cast<std::uint8_t>(std::min<std::uint32_t>({p.initiator_depth, c->req.responder_resources, L.max_ord}));
-  c->psn = static_cast<std::uint32_t>(m.rng()) & 0xffffff;
+  c->psn = m.draw() & 0xffffff;
   roce::QpConnectOptions o;
   o.pmtu = c->pmtu;
   o.sq_psn = Psn{c->req.starting_psn};  // Linux's reading of the PSNs: see on_rep
@@ -1057,7 +1064,7 @@ Result<void> ConnectionManager::disconnect(ConnId id, std::span<const std::byte>
   d.remote_comm_id = c->remote_id;
   d.remote_qpn = c->remote_qpn;
   copy_pd(d.private_data, 0, private_data);
-  c->tid = (m.rng() << 32) | c->id;
+  c->tid = (std::uint64_t{m.draw()} << 32) | c->id;
   m.send_conn(*c, d);
   c->state = State::dreq_sent;
   const std::uint8_t peer_t = c->active ? m.cfg.response_timeout : c->req.local_cm_response_timeout;

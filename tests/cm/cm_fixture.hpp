@@ -51,15 +51,17 @@ struct Side {
 
 class CmPair {
  public:
-  explicit CmPair(wire::IpVersion ip = wire::IpVersion::v4, CmConfig cfg = {}, std::uint32_t mtu_b = 4200)
+  // seeded: the CMs draw their identifiers from fixed seeds (replayable runs); else getrandom.
+  explicit CmPair(wire::IpVersion ip = wire::IpVersion::v4, CmConfig cfg = {},
+                  std::uint32_t mtu_b = 4200, bool seeded = true)
       : ip_(ip) {
     wire_.mtu[1] = mtu_b;
     devs_ = std::make_unique<roce::test::TwoDevices>(wire_.a, wire_.b, clock_, ip);
     a.ep = &devs_->a;
     b.ep = &devs_->b;
-    cfg.seed = 11;
+    if (seeded) cfg.seed = 11;
     auto ca = ConnectionManager::create(*a.ep->dev, cfg);
-    cfg.seed = 22;
+    if (seeded) cfg.seed = 22;
     auto cb = ConnectionManager::create(*b.ep->dev, cfg);
     EXPECT_TRUE(ca && cb);
     a.cm = std::move(*ca);
