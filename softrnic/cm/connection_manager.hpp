@@ -8,6 +8,12 @@
 // resources and initiator depth). It never flushes or destroys a consumer QP: on a disconnect the
 // owner decides, as NDK requires.
 //
+// Peers are not trusted. What their messages can make us hold is bounded (a backlog per listener,
+// a record budget per device, timeouts clamped to the k*Ns constants below, few answers waiting
+// for the MAC of an unknown source); a message naming one of our connections counts only from
+// that connection's peer (its address and communication ID); a REQ is judged by its packet's IP
+// addresses; identifiers come from getrandom(2). Whatever is refused is counted (CmCounter).
+//
 // Threads: every call, and poll(), belong to the device's engine thread. Events are delivered from
 // poll() only, never from inside an API call, so a handler may call back into the manager (accept
 // from a connect_request, connect again from a rejected, ...).
@@ -141,7 +147,7 @@ struct AcceptParams {
   X(tx_dropped)         /* MADs dropped: the pending queue was full */              \
   X(tx_unbound_dropped) /* answers to no connection dropped: too many wait for a MAC */ \
   X(backlog_full)       /* REQs rejected (reason 3): the listener's backlog was full */ \
-  X(records_full)       /* REQs rejected (reason 3): max_connections records in use */  \
+  X(records_full)       /* REQs rejected (reason 3), connect()s refused: records full */ \
   X(ip_header_mismatch) /* REQs whose private-data IP header is not the packet's (REJ 12) */ \
   X(rx_wrong_peer)      /* messages for a connection not from its peer (address, */ \
                         /* comm ID, QPN): dropped */                                    \
