@@ -2,6 +2,7 @@
 // through their control sockets (transport/control/).
 #include <dirent.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -166,10 +167,14 @@ struct StatsCommand {
 // Every counter of an answer as "group.name" → value.
 std::vector<std::pair<std::string, std::uint64_t>> flatten(const Json& a) {
   std::vector<std::pair<std::string, std::uint64_t>> v;
-  for (const char* group : {"device", "drops", "port", "capture"}) {
+  // device, drops, port, capture, then the groups of what runs beside the engine (neighbours, cm).
+  std::vector<std::string> groups = {"device", "drops", "port", "capture"};
+  for (const auto& [k, x] : a.items())
+    if (x.is_object() && std::find(groups.begin(), groups.end(), k) == groups.end()) groups.push_back(k);
+  for (const auto& group : groups) {
     if (!a.contains(group) || !a[group].is_object()) continue;
     for (const auto& [k, x] : a[group].items())
-      if (x.is_number_unsigned()) v.emplace_back(std::string(group) + "." + k, x.get<std::uint64_t>());
+      if (x.is_number_unsigned()) v.emplace_back(group + "." + k, x.get<std::uint64_t>());
   }
   return v;
 }

@@ -214,6 +214,7 @@ struct ConnectionManager::Impl {
 ConnectionManager::ConnectionManager(roce::Device& dev) : dev_(dev) {}
 
 ConnectionManager::~ConnectionManager() {
+  dev_.remove_counter_group("cm");
   if (!impl_) return;
   if (impl_->qp1) (void)dev_.destroy_qp(impl_->qp1);
   if (impl_->rx_key) (void)dev_.memory().deregister(impl_->rx_key);
@@ -229,6 +230,8 @@ Result<std::unique_ptr<ConnectionManager>> ConnectionManager::create(roce::Devic
   std::unique_ptr<ConnectionManager> cm(new ConnectionManager(dev));
   cm->impl_ = std::make_unique<Impl>(dev, config, cm->counters_);
   if (auto r = cm->impl_->setup(); !r) return std::unexpected(r.error());
+  // Its drops (forged sources, full backlogs, clamped timeouts) show beside the device's own.
+  dev.add_counter_group("cm", [c = cm.get()](const roce::Device::CounterVisitor& v) { c->counters().for_each(v); });
   return cm;
 }
 

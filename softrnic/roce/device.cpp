@@ -149,6 +149,23 @@ engine::Resolution Device::resolve_neighbour(const wire::Ipv6Addr& dst, const wi
   return neighbours_.resolve(dst, src, clock_.now_ns());
 }
 
+void Device::add_counter_group(std::string name, CounterGroup group) {
+  std::lock_guard lock(counter_groups_mutex_);
+  std::erase_if(counter_groups_, [&](const auto& g) { return g.first == name; });
+  counter_groups_.emplace_back(std::move(name), std::move(group));
+}
+
+void Device::remove_counter_group(std::string_view name) {
+  std::lock_guard lock(counter_groups_mutex_);
+  std::erase_if(counter_groups_, [&](const auto& g) { return g.first == name; });
+}
+
+void Device::for_each_counter_group(const std::function<void(std::string_view, const CounterGroup&)>& f) const {
+  f("neighbours", [this](const CounterVisitor& v) { neighbours_.counters().for_each(v); });
+  std::lock_guard lock(counter_groups_mutex_);
+  for (const auto& [name, group] : counter_groups_) f(name, group);
+}
+
 Qp* Device::find_qp(std::uint32_t qpn) {
   const std::uint32_t slot = qpn & qpn_slot_mask_;
   if (slot >= qps_.size()) return nullptr;

@@ -143,6 +143,16 @@ class Device {
   Counters<wire::DropReason>& drops() { return drops_; }
   const engine::GidTable& gid_table() const { return gids_; }
   const engine::NeighbourTable& neighbours() const { return neighbours_; }
+  // Counters of what runs on the device beside the engine (the connection manager: "cm"), read
+  // with the device's own by whoever reports them (the control socket's counters answer). A
+  // group is added by its owner and removed before the owner goes; groups are read on the
+  // engine thread. Control path only (a lock guards the list).
+  using CounterVisitor = std::function<void(std::string_view name, std::uint64_t value)>;
+  using CounterGroup = std::function<void(const CounterVisitor&)>;
+  void add_counter_group(std::string name, CounterGroup group);
+  void remove_counter_group(std::string_view name);
+  // Calls f(group name, group) for "neighbours" and every group added.
+  void for_each_counter_group(const std::function<void(std::string_view, const CounterGroup&)>& f) const;
   Qp* find_qp(std::uint32_t qpn);
   // The largest path MTU whose packets fit the port's link MTU over IPv4 or IPv6 (0: none fits).
   std::uint32_t active_mtu(wire::IpVersion v) const;
@@ -191,6 +201,8 @@ class Device {
   engine::NeighbourTable neighbours_;
   std::vector<std::unique_ptr<verbs::Cq>> cqs_;
   std::vector<std::unique_ptr<Srq>> srqs_;
+  mutable std::mutex counter_groups_mutex_;
+  std::vector<std::pair<std::string, CounterGroup>> counter_groups_;
   std::vector<std::unique_ptr<Qp>> qps_;  // index = qpn & qpn_slot_mask_; 0 unused, 1 the GSI QP
   std::uint32_t qpn_slot_bits_ = 12;
   std::uint32_t qpn_slot_mask_ = 0xfff;

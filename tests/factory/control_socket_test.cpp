@@ -19,6 +19,7 @@
 
 #include "capture/decoder.hpp"
 #include "capture/pcap_file.hpp"
+#include "cm/connection_manager.hpp"
 #include "control/control_client.hpp"
 #include "control/control_paths.hpp"
 #include "factory/device_set.hpp"
@@ -222,6 +223,31 @@ TEST(ControlSocket, CountersFollowTheTrafficOfTheDeviceAndItsPort) {
   EXPECT_GE(after["port"]["tx_packets"].get<std::uint64_t>(),
             before["port"]["tx_packets"].get<std::uint64_t>() + 3);
   EXPECT_GT(after["device"]["tx_bytes"].get<std::uint64_t>(), 3000u);
+}
+
+// The counters answer carries the groups of what runs beside the engine: the neighbour table's
+// always, the connection manager's while one runs on the device (what `softrnic stats` shows of
+// forged CM messages, full backlogs and clamped timeouts).
+TEST(ControlSocket, CountersIncludeTheNeighbourTableAndARunningConnectionManager) {
+  TempDir dir;
+  ControlledPair pair(dir);
+  ASSERT_TRUE(pair.built()) << pair.error();
+  auto cm = cm::ConnectionManager::create(*pair.set().device("srn0"));
+  ASSERT_TRUE(cm) << cm.error().message;
+  pair.poll();
+  auto c = ControlClient::connect("srn0", dir.path());
+  ASSERT_TRUE(c) << c.error().message;
+  const json with = ask(*c, {{"cmd", "counters"}});
+  ASSERT_TRUE(with["ok"].get<bool>()) << with.dump();
+  EXPECT_TRUE(with["neighbours"].contains("unresolved_full")) << with.dump();
+  ASSERT_TRUE(with.contains("cm")) << with.dump();
+  EXPECT_TRUE(with["cm"].contains("rx_wrong_peer")) << with["cm"].dump();
+  EXPECT_TRUE(with["cm"].contains("backlog_full")) << with["cm"].dump();
+  pair.stop();
+  cm->reset();
+  pair.poll();
+  const json without = ask(*c, {{"cmd", "counters"}});
+  EXPECT_FALSE(without.contains("cm")) << "the group goes with its CM";
 }
 
 TEST(ControlSocket, CaptureRecordsEveryFrameCrossingThePortWithValidIcrcs) {

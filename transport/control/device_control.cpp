@@ -192,12 +192,19 @@ Json counters_of(const DeviceControlTarget& t, roce::Device& d) {
     cap = counters_json(t.capture->counters());
     if (const auto* sink = t.capture->sink()) cap.update(sink_stats_json(sink->stats()));
   }
-  return Json{{"ok", true},
-              {"name", t.spec.name},
-              {"device", counters_json(d.counters())},
-              {"drops", counters_json(d.drops())},
-              {"port", port},
-              {"capture", cap}};
+  Json j{{"ok", true},
+         {"name", t.spec.name},
+         {"device", counters_json(d.counters())},
+         {"drops", counters_json(d.drops())},
+         {"port", port},
+         {"capture", cap}};
+  // Groups of what runs beside the engine: "neighbours", and "cm" while a CM runs on the device.
+  d.for_each_counter_group([&](std::string_view name, const roce::Device::CounterGroup& g) {
+    Json group = Json::object();
+    g([&](std::string_view n, std::uint64_t v) { group[std::string(n)] = v; });
+    j[std::string(name)] = std::move(group);
+  });
+  return j;
 }
 
 Json capture_start(State& s, const Json& req) {
