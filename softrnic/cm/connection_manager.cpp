@@ -37,7 +37,7 @@ std::string ip_string(const wire::Ipv6Addr& a) {
 
 template <std::size_t N>
 void copy_pd(std::array<std::byte, N>& dst, std::size_t off, std::span<const std::byte> src) {
-  std::memcpy(dst.data() + off, src.data(), src.size());
+  if (!src.empty()) std::memcpy(dst.data() + off, src.data(), src.size());  // an empty span may be null
 }
 
 }  // namespace
