@@ -131,6 +131,12 @@ struct ConnectionManager::Impl {
   };
   std::deque<Pending> pending;
   std::size_t unbound_unresolved = 0;  // answers to no connection waiting for a MAC
+  // A long queue (answers to a flood of sources that do not resolve) is walked at most once per
+  // kPendingWalkNsPerMad times its length, not on every poll: each walk asks the neighbour table
+  // about every entry, and a flood would otherwise take the engine's time from the data path.
+  static constexpr std::size_t kPendingWalkEveryPoll = 64;
+  static constexpr std::uint64_t kPendingWalkNsPerMad = 1000;
+  std::uint64_t next_pending_walk = 0;
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns;
   std::map<std::pair<std::uint64_t, std::uint32_t>, ConnId> by_remote;  // (peer GUID, peer comm ID)
   std::multimap<std::pair<std::uint64_t, std::uint32_t>, ConnId> by_peer_qp;  // (peer GUID, QPN)
@@ -848,7 +854,13 @@ std::size_t ConnectionManager::poll() {
     work += n;
   }
   m.run_timers();
-  m.flush_pending();
+  if (!m.pending.empty()) {
+    const std::uint64_t t = m.now();
+    if (m.pending.size() <= Impl::kPendingWalkEveryPoll || t >= m.next_pending_walk) {
+      m.flush_pending();
+      m.next_pending_walk = t + m.pending.size() * Impl::kPendingWalkNsPerMad;
+    }
+  }
   auto events = std::move(m.events);
   m.events.clear();
   for (auto& [h, e] : events) h(e);
