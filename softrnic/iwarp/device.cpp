@@ -422,6 +422,15 @@ void Device::handle_fpdu(Qp& qp, const wire::ParsedFpdu& f) {
     case RdmapOp::send_with_solicited_event_and_invalidate: {
       if (d.untagged.msn.raw() != qp.rx_send_msn)
         return terminate(qp, 1, term::kDdpUntaggedBuffer, term::kDdpMsnRange, "Send MSN out of order");
+      // The posted receive fails a memory check: it completes with a local protection error and
+      // the stream ends.
+      const auto receive_unusable = [&](const char* why) {
+        verbs::Cqe c{.wr_id = qp.cur_recv.wr_id, .status = WcStatus::local_protection_error,
+                     .opcode = WcOpcode::recv, .qp_num = qp.qpn};
+        push_cqe(qp.init.recv_cq, c);
+        qp.have_recv = false;
+        terminate(qp, 0, term::kRdmapCatastrophic, term::kRdmapCatastrophicStream, why);
+      };
       if (!qp.have_recv) {
         if (!qp.rq_ring.try_pop_into(qp.cur_recv))
           return terminate(qp, 1, term::kDdpUntaggedBuffer, term::kDdpNoBuffer, "a Send found no posted receive");
@@ -431,14 +440,7 @@ void Device::handle_fpdu(Qp& qp, const wire::ParsedFpdu& f) {
           const auto& sg = qp.cur_recv.sg[i];
           if (sg.length == 0) continue;
           auto r = memory_.check(sg.lkey, qp.init.pd, sg.addr, sg.length, verbs::kLocalWrite, qp.qpn);
-          if (!r) {
-            verbs::Cqe c{.wr_id = qp.cur_recv.wr_id, .status = WcStatus::local_protection_error,
-                         .opcode = WcOpcode::recv, .qp_num = qp.qpn};
-            push_cqe(qp.init.recv_cq, c);
-            qp.have_recv = false;
-            return terminate(qp, 0, term::kRdmapCatastrophic, term::kRdmapCatastrophicStream,
-                             "the posted receive failed its memory check");
-          }
+          if (!r) return receive_unusable("the posted receive failed its memory check");
           qp.recv_refs[i] = *r;
           qp.recv_capacity += sg.length;
         }
@@ -449,12 +451,7 @@ void Device::handle_fpdu(Qp& qp, const wire::ParsedFpdu& f) {
                          std::span(qp.cur_recv.sg).first(qp.cur_recv.num_sge), d.untagged.mo, u.payload)) {
         // The posted receive's memory went away between two segments of the message.
         add(IwarpCounter::access_revoked);
-        verbs::Cqe c{.wr_id = qp.cur_recv.wr_id, .status = WcStatus::local_protection_error,
-                     .opcode = WcOpcode::recv, .qp_num = qp.qpn};
-        push_cqe(qp.init.recv_cq, c);
-        qp.have_recv = false;
-        return terminate(qp, 0, term::kRdmapCatastrophic, term::kRdmapCatastrophicStream,
-                         "the posted receive's memory went away");
+        return receive_unusable("the posted receive's memory went away");
       }
       if (!d.ctrl.last) return;
       ++qp.rx_send_msn;

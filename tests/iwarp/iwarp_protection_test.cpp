@@ -29,25 +29,11 @@ struct Mr {
 
 // Passes everything through until muted; then what the device writes is swallowed, and the test
 // writes to the peer itself through raw().
-class Mutable final : public Stream {
+class Mutable final : public ForwardingStream {
  public:
-  explicit Mutable(std::unique_ptr<Stream> s) : s_(std::move(s)) {}
+  using ForwardingStream::ForwardingStream;
   std::size_t write(ConstByteSpan d) override { return muted ? d.size() : s_->write(d); }
-  std::size_t read(ByteSpan o) override { return s_->read(o); }
-  std::size_t readable() const override { return s_->readable(); }
-  std::size_t unsent() const override { return s_->unsent(); }
-  State state() const override { return s_->state(); }
-  std::string error() const override { return s_->error(); }
-  void close() override { s_->close(); }
-  void abort() override { s_->abort(); }
-  StreamEndpoint local() const override { return s_->local(); }
-  StreamEndpoint peer() const override { return s_->peer(); }
-  std::uint32_t mss() const override { return s_->mss(); }
-  Stream& raw() { return *s_; }
   bool muted = false;
-
- private:
-  std::unique_ptr<Stream> s_;
 };
 
 class IwProtection : public ::testing::Test {
@@ -95,7 +81,7 @@ class IwProtection : public ::testing::Test {
     std::array<std::byte, 512> fpdu{};
     const auto n = wire::build_fpdu(u, qb->crc, fpdu);
     ASSERT_TRUE(n);
-    ASSERT_EQ(passive->raw().write(ConstByteSpan(fpdu).first(*n)), *n);
+    ASSERT_EQ(passive->inner().write(ConstByteSpan(fpdu).first(*n)), *n);
   }
   std::string disconnect_message() {
     EXPECT_TRUE(t.run_until([&] { return t.a.count(Type::disconnected) > 0; }, 200000));

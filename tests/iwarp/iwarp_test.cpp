@@ -260,9 +260,9 @@ TEST(IwErrors, ReadBeyondTheSourceRegionIsARemoteProtectionTerminate) {
 }
 
 // Flips one byte the active side writes, once the stream is past `after` bytes.
-class Corrupting final : public Stream {
+class Corrupting final : public ForwardingStream {
  public:
-  Corrupting(std::unique_ptr<Stream> s, std::uint64_t after) : s_(std::move(s)), after_(after) {}
+  Corrupting(std::unique_ptr<Stream> s, std::uint64_t after) : ForwardingStream(std::move(s)), after_(after) {}
   std::size_t write(ConstByteSpan d) override {
     if (!done_ && written_ + d.size() > after_) {
       std::vector<std::byte> copy(d.begin(), d.end());
@@ -277,19 +277,8 @@ class Corrupting final : public Stream {
     written_ += n;
     return n;
   }
-  std::size_t read(ByteSpan o) override { return s_->read(o); }
-  std::size_t readable() const override { return s_->readable(); }
-  std::size_t unsent() const override { return s_->unsent(); }
-  State state() const override { return s_->state(); }
-  std::string error() const override { return s_->error(); }
-  void close() override { s_->close(); }
-  void abort() override { s_->abort(); }
-  StreamEndpoint local() const override { return s_->local(); }
-  StreamEndpoint peer() const override { return s_->peer(); }
-  std::uint32_t mss() const override { return s_->mss(); }
 
  private:
-  std::unique_ptr<Stream> s_;
   std::uint64_t after_;
   std::uint64_t written_ = 0;
   bool done_ = false;

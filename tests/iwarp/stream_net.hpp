@@ -14,6 +14,28 @@
 
 namespace softrnic::iwarp::test {
 
+// A stream that passes every call to the one it wraps: tests that alter one direction (StreamNet's
+// wrap hook) override only what they change.
+class ForwardingStream : public Stream {
+ public:
+  explicit ForwardingStream(std::unique_ptr<Stream> s) : s_(std::move(s)) {}
+  std::size_t write(ConstByteSpan d) override { return s_->write(d); }
+  std::size_t read(ByteSpan o) override { return s_->read(o); }
+  std::size_t readable() const override { return s_->readable(); }
+  std::size_t unsent() const override { return s_->unsent(); }
+  State state() const override { return s_->state(); }
+  std::string error() const override { return s_->error(); }
+  void close() override { s_->close(); }
+  void abort() override { s_->abort(); }
+  StreamEndpoint local() const override { return s_->local(); }
+  StreamEndpoint peer() const override { return s_->peer(); }
+  std::uint32_t mss() const override { return s_->mss(); }
+  Stream& inner() { return *s_; }
+
+ protected:
+  std::unique_ptr<Stream> s_;
+};
+
 class StreamNet {
  public:
   explicit StreamNet(transport::StreamPairConfig cfg = {}) : cfg_(cfg) {}

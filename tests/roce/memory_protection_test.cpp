@@ -56,6 +56,18 @@ class MemoryProtection : public ::testing::Test {
     wire.inject(side, held[side][i]);
     (side == 0 ? devs.b : devs.a).dev->poll();
   }
+  // Posts w on A, holds its n frames, and delivers only the first to B.
+  void post_and_deliver_first(const SendWr& w, std::size_t n) {
+    hold[0] = true;
+    ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
+    hold_frames(devs.a, 0, n);
+    hold[0] = false;
+    release(0, 0);
+  }
+  // Delivers the rest of what post_and_deliver_first held.
+  void deliver_rest() {
+    for (std::size_t i = 1; i < held[0].size(); ++i) release(0, i);
+  }
   std::vector<verbs::Cqe> wait(verbs::Cq* cq, std::size_t n = 1) {
     std::vector<verbs::Cqe> out;
     devs.run_until([&] {
@@ -86,19 +98,14 @@ TEST_F(MemoryProtection, WriteContinuationAfterDeregisterAndNewRegistrationTouch
   auto w = wr(WrOpcode::rdma_write, local, lk, 3 * kPmtu);
   w.remote_addr = reinterpret_cast<std::uint64_t>(target.data());
   w.rkey = rk;
-  hold[0] = true;
-  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
-  hold_frames(devs.a, 0, 3);
-  hold[0] = false;
-  release(0, 0);
+  post_and_deliver_first(w, 3);
   EXPECT_TRUE(all(target, 0, kPmtu, std::byte{0x11})) << "the first packet lands";
   // Between the first and the middle packet, the region goes and another takes a key.
   ASSERT_TRUE(devs.b.dev->memory().deregister(rk));
   std::vector<std::byte> other(3 * kPmtu, kCanary);
   const auto ok = reg(devs.b, other, verbs::kLocalWrite | verbs::kRemoteWrite);
   ASSERT_NE(ok, 0u);
-  release(0, 1);
-  release(0, 2);
+  deliver_rest();
   const auto c = wait(devs.a.scq);
   ASSERT_FALSE(c.empty());
   EXPECT_EQ(c[0].status, WcStatus::remote_access_error);
@@ -125,16 +132,11 @@ TEST_F(MemoryProtection, WriteContinuationAfterInvalidateAndFastRegisterTouchesN
   auto w = wr(WrOpcode::rdma_write, local, lk, 3 * kPmtu);
   w.remote_addr = 0;
   w.rkey = *k1;
-  hold[0] = true;
-  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, w));
-  hold_frames(devs.a, 0, 3);
-  hold[0] = false;
-  release(0, 0);
+  post_and_deliver_first(w, 3);
   ASSERT_TRUE(mem.invalidate(*k1, devs.b.pd, 0));
   // Same key byte on purpose: only the generation tells the registrations apart.
   ASSERT_TRUE(mem.fast_register(*k1, 0x21, pages_new, 4096, 0, 0, 3 * kPmtu, access));
-  release(0, 1);
-  release(0, 2);
+  deliver_rest();
   const auto c = wait(devs.a.scq);
   ASSERT_FALSE(c.empty());
   EXPECT_EQ(c[0].status, WcStatus::remote_access_error);
@@ -152,16 +154,11 @@ TEST_F(MemoryProtection, SendContinuationAfterDeregisterEndsInLocalProtectionErr
   r.num_sge = 1;
   r.sg[0] = {reinterpret_cast<std::uint64_t>(rbuf.data()), static_cast<std::uint32_t>(rbuf.size()), rk};
   ASSERT_TRUE(devs.b.dev->post_recv(*devs.b.qp, r));
-  hold[0] = true;
-  ASSERT_TRUE(devs.a.dev->post_send(*devs.a.qp, wr(WrOpcode::send, local, lk, 3 * kPmtu)));
-  hold_frames(devs.a, 0, 3);
-  hold[0] = false;
-  release(0, 0);
+  post_and_deliver_first(wr(WrOpcode::send, local, lk, 3 * kPmtu), 3);
   ASSERT_TRUE(devs.b.dev->memory().deregister(rk));
   std::vector<std::byte> other(3 * kPmtu, kCanary);
   ASSERT_NE(reg(devs.b, other, verbs::kLocalWrite), 0u);
-  release(0, 1);
-  release(0, 2);
+  deliver_rest();
   const auto rc = wait(devs.b.rcq);
   ASSERT_FALSE(rc.empty());
   EXPECT_EQ(rc[0].status, WcStatus::local_protection_error);
