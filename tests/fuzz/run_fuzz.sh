@@ -105,6 +105,18 @@ else
   run_args+=(-max_total_time="$seconds")
 fi
 
+# Symbolized reports: left to themselves, clang 16's sanitizers look for llvm-symbolizer-16 only,
+# which may be missing where another version's llvm-symbolizer is installed.
+if [[ -z ${ASAN_SYMBOLIZER_PATH:-} ]]; then
+  for s in llvm-symbolizer-16 llvm-symbolizer; do
+    if command -v "$s" >/dev/null 2>&1; then
+      export ASAN_SYMBOLIZER_PATH
+      ASAN_SYMBOLIZER_PATH=$(command -v "$s")
+      break
+    fi
+  done
+fi
+
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
   "$bin" "${run_args[@]}" "$work/corpus" 2>&1 | tee "$work/fuzz.log" |
