@@ -198,8 +198,10 @@ Result<MemKeyRaw> MemoryTable::fast_register(MemKeyRaw key, std::uint8_t new_key
   if (page_size == 0 || (page_size & (page_size - 1)))
     return make_error(Errc::invalid_argument, "page size must be a power of two");
   if (first_page_offset >= page_size) return make_error(Errc::invalid_argument, "first page offset too large");
-  // Compared without adding, so a length near 2^64 cannot wrap past the check.
-  if (length > std::uint64_t{page_size} * pages.size() - first_page_offset)
+  // Compared without adding or wrapping: a length near 2^64, or an offset into an empty list,
+  // cannot pass the check.
+  const std::uint64_t span = std::uint64_t{page_size} * pages.size();
+  if (first_page_offset > span || length > span - first_page_offset)
     return make_error(Errc::invalid_argument, "length exceeds the page list");
   if (length > limits_.max_mr_size)
     return make_error(Errc::invalid_argument, "registration larger than the device maximum");

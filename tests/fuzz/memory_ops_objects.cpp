@@ -10,12 +10,6 @@ namespace softrnic::fuzz {
 using roce::SendWr;
 using verbs::WrOpcode;
 
-namespace {
-// MemoryTable::fast_register accepts an empty page list with a first-page offset (its length
-// check underflows), and the packets that use the region then write through a page pointer that
-// does not exist. Page lists stay non-empty until the table refuses that; then set this.
-constexpr bool kEmptyPageLists = false;
-}  // namespace
 
 void Session::register_mr(Input& in, bool again) {
   const std::uint8_t b0 = in.u8();
@@ -85,7 +79,6 @@ void Session::fast_register(Input& in) {
   const std::uint32_t key = key_of(d, pick, in.u8());
   const auto new_key = in.u8();
   std::uint32_t npages = in.u8() % 9;
-  if (npages == 0 && !kEmptyPageLists) npages = 1;
   const std::uint32_t page_size = 256u << (in.u8() % 5);
   const std::uint64_t fbo = in.u16() % page_size;
   const std::uint8_t len_mode = in.u8();

@@ -201,6 +201,8 @@ TEST_F(MemoryTableTest, FastRegisterAndReregisterRefuseLengthsThatWrap) {
   std::array<std::byte*, 2> pages{buf.data(), buf.data() + 2048};
   EXPECT_FALSE(t.fast_register(f, 1, pages, 2048, 0, 200, ~std::uint64_t{0} - 100, kLocalWrite | kZeroBased));
   EXPECT_FALSE(t.fast_register(f, 1, pages, 2048, ~std::uint64_t{0} - 10, 0, 100, kLocalWrite));
+  // An empty page list with an offset into it (found by memory_ops_fuzz: 0 - offset wrapped).
+  EXPECT_FALSE(t.fast_register(f, 1, {}, 2048, 0, 1, 1024, kLocalWrite | kRemoteWrite | kZeroBased));
   EXPECT_TRUE(t.fast_register(f, 1, pages, 2048, 0, 200, 4096 - 200, kLocalWrite | kZeroBased));
   const auto mr = *t.register_mr(pd, buf.data(), buf.size(), 0x1000, kLocalWrite);
   EXPECT_FALSE(t.reregister_mr(mr, buf.data(), kDefaultLimits.max_mr_size + 1, 0, kLocalWrite | kZeroBased));
