@@ -28,5 +28,7 @@ void add_perftest_commands(CLI::App& app, CommandList& list);  // send_bw ... re
 void add_rc_pingpong_command(CLI::App& app, CommandList& list);
 void add_ud_pingpong_command(CLI::App& app, CommandList& list);
 void add_rping_command(CLI::App& app, CommandList& list);
+// Hidden: the command line as JSON for the generated man pages and completions (cli/docs).
+void add_cli_model_command(CLI::App& app, CommandList& list);
 
 }  // namespace softrnic::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   cli::add_rc_pingpong_command(app, commands);
   cli::add_ud_pingpong_command(app, commands);
   cli::add_rping_command(app, commands);
+  cli::add_cli_model_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -11,6 +11,7 @@ PACKAGES=(
   libisal-dev libpcap-dev nlohmann-json3-dev libtomlplusplus-dev libbenchmark-dev
   tshark clang-16 libclang-rt-16-dev
   iproute2 ethtool nftables
+  debhelper dpkg-dev fakeroot lintian git zsh groff-base man-db
 )
 
 missing=()
