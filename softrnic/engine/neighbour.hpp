@@ -136,6 +136,9 @@ class NeighbourTable {
 
   // True when poll() has something to send or a retry timer has expired.
   bool due(std::uint64_t now) const { return now >= next_due_; }
+  // When poll() next has something to do (a request or a failure to time out); UINT64_MAX: never
+  // without a new resolve() or frame.
+  std::uint64_t next_due() const { return next_due_; }
   // Builds the requests that are due into out[0..n) (one frame per buffer) and returns n; marks
   // entries failed whose last request went unanswered for a retransmit interval. What does not fit
   // in out stays due.

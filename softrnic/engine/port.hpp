@@ -98,6 +98,10 @@ class Port {
   // Smallest payload the engine may hand over by reference (Packet::ext) instead of copying it
   // into the frame; 0: never (the default; decorators that hold frames past tx_burst keep it).
   virtual std::uint32_t zero_copy_min() const { return 0; }
+  // A file descriptor that poll(2) reports readable (POLLIN) whenever rx_burst may have frames or
+  // the port has completions to reap, so an idle engine thread can sleep on it instead of
+  // spinning; -1: none (the thread falls back to short sleeps). Level-triggered, never read.
+  virtual int wait_fd() const { return -1; }
 };
 
 }  // namespace softrnic

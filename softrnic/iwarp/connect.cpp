@@ -280,6 +280,12 @@ Result<void> Device::destroy_qp(Qp* qp) {
 
 void Device::submit(std::function<void(Device&)> op) { control_.submit(std::move(op)); }
 
+std::uint64_t Device::next_deadline() const {
+  const bool qps = std::any_of(qps_.begin(), qps_.end(), [](const auto& q) { return q != nullptr; });
+  if (impl_->conns.empty() && impl_->events.empty() && !qps) return UINT64_MAX;
+  return clock_.now_ns() + 1'000'000;
+}
+
 std::size_t Device::poll() {
   Impl& m = *impl_;
   control_.run(*this);

@@ -181,6 +181,11 @@ class Device {
   // Runs op on the engine thread at the start of the next poll(): the control path's way in
   // from another thread (as roce::Device::submit). One atomic load per poll while idle.
   void submit(std::function<void(Device&)> op);
+  // As roce::Device: submit() wakes w; next_deadline() is when poll() must run again without a
+  // new event (UINT64_MAX: no connection and no QP, nothing pending; otherwise a recheck 1 ms
+  // on, since the connection and send timers are not gathered in one place).
+  void set_wakeup(Wakeup* w) { control_.set_wakeup(w); }
+  std::uint64_t next_deadline() const;
 
   const Counters<IwarpCounter>& counters() const { return counters_; }
   Qp* find_qp(std::uint32_t qpn);

@@ -753,6 +753,23 @@ void Device::receive(Packet* pkt) {
 
 void Device::submit(std::function<void(Device&)> op) { control_.submit(std::move(op)); }
 
+std::uint64_t Device::next_deadline() const {
+  constexpr std::uint64_t kRecheckNs = 1'000'000;
+  std::uint64_t at = neighbours_.next_due();
+  if (tx_count_ != 0) return now_;  // held acknowledgements: poll() reports them as work anyway
+  for (const Qp* q : live_qps_) {
+    const Qp& qp = *q;
+    const bool timers_only = qp.sq_ring.empty() && qp.resp_count() == 0 && !qp.peer_unresolved &&
+                             qp.attr.state != QpState::sqd && qp.attr.state != QpState::err;
+    if (timers_only && qp.sq_una == qp.sq_head && qp.ack_deadline == 0 && qp.rnr_deadline == 0)
+      continue;  // idle (run_qp's test)
+    if (qp.ack_deadline != 0) at = std::min(at, qp.ack_deadline);
+    if (qp.rnr_deadline != 0) at = std::min(at, qp.rnr_deadline);
+    if (!timers_only || (qp.ack_deadline == 0 && qp.rnr_deadline == 0)) at = std::min(at, now_ + kRecheckNs);
+  }
+  return at;
+}
+
 std::size_t Device::poll() {
   now_ = clock_.now_ns();
   control_.run(*this);

@@ -19,6 +19,7 @@
 #include "base/control_queue.hpp"
 #include "base/counters.hpp"
 #include "base/result.hpp"
+#include "base/wakeup.hpp"
 #include "engine/gid_table.hpp"
 #include "engine/neighbour.hpp"
 #include "engine/port.hpp"
@@ -136,6 +137,15 @@ class Device {
   // destroy, registration, ...), which runs at the start of the next poll(). The queue takes a
   // lock, the data path never does (poll() only reads an atomic flag when the queue is empty).
   void submit(std::function<void(Device&)> op);
+  // Called by submit() after queueing, so an engine thread that waits for work wakes up for it
+  // (nullptr: nobody waits). Consumer posts (post_send/post_recv) do not call it: a thread that
+  // posts while the engine sleeps waits for the engine's next timer or frame.
+  void set_wakeup(Wakeup* w) { control_.set_wakeup(w); }
+  // For an engine thread about to wait after a poll() that did nothing: the clock time (Clock's
+  // ns) by which poll() must run again although no frame or control operation arrives, i.e. the
+  // nearest ACK/RNR timer or neighbour request; a QP with work that no timer covers asks for
+  // now() + 1 ms. UINT64_MAX: nothing is pending. Engine thread; walks the live QPs.
+  std::uint64_t next_deadline() const;
 
   // Asynchronous events (engine thread only for now).
   std::vector<AsyncEvent>& events() { return events_; }

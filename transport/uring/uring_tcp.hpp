@@ -114,6 +114,9 @@ class UringTcpTransport final : public StreamTransport {
   std::size_t in_flight() const;
   // Whether listeners use multishot accept (false after the kernel refused it).
   bool uses_multishot_accept() const;
+  // The io_uring's own fd: readable while completions (bytes, accepts, connects) wait to be
+  // reaped by poll(); for an engine thread that sleeps while idle.
+  int wait_fd() const;
 
   struct Core;  // the ring and every connection record (uring_tcp.cpp)
 

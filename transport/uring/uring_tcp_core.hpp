@@ -117,6 +117,7 @@ struct UringTcpTransport::Core {
   std::size_t open_sockets = 0;
   std::size_t in_flight = 0;
   bool multishot_ok = true;
+  int ring_fd() const { return ring_.ring_fd; }
 
  private:
   struct Slot {

@@ -236,5 +236,6 @@ const UringTcpConfig& UringTcpTransport::config() const { return core_->config; 
 std::size_t UringTcpTransport::open_sockets() const { return core_->open_sockets; }
 std::size_t UringTcpTransport::in_flight() const { return core_->in_flight; }
 bool UringTcpTransport::uses_multishot_accept() const { return core_->multishot_ok; }
+int UringTcpTransport::wait_fd() const { return core_->ring_fd(); }
 
 }  // namespace softrnic::transport

@@ -372,6 +372,8 @@ void UringUdpPort::on_rx(std::int32_t res, std::uint32_t cqe_flags) {
   ++rx_count_;
 }
 
+int UringUdpPort::wait_fd() const { return ring_ready_ ? ring_->ring_fd : -1; }
+
 std::size_t UringUdpPort::rx_burst(std::span<Packet*> out) {
   reap();
   lend_rx_buffers();

@@ -137,6 +137,9 @@ class UringUdpPort final : public Port {
   // False once the kernel has refused the receive itself (it is not armed again).
   bool link_up() const override { return !rx_failed_; }
   bool has_link_layer() const override { return false; }  // the kernel resolves neighbours
+  // The io_uring's own fd: readable while completions (a received datagram, a finished send)
+  // wait to be reaped.
+  int wait_fd() const override;
 
   const Counters<UringCounter>& counters() const { return counters_; }
   const UringUdpConfig& config() const { return config_; }
