@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 #include "roce/connect.hpp"
@@ -123,6 +124,78 @@ TEST(DeviceSet, FaultsInTheSpecLoseFramesAndTheTransportRecovers) {
   EXPECT_TRUE(write_between(*set.device("srn0"), *set.device("srn1"), 256 * 1024));
   EXPECT_GT(set.device("srn0")->counters().get(roce::DeviceCounter::retransmits), 0u)
       << "loss on the wire shows as retransmissions";
+}
+
+// remove() takes a device and its control socket away and leaves the others as they were; one end
+// of a loopback pair takes the other with it. A name freed so can be built again.
+TEST(DeviceSet, RemoveStopsOnlyTheNamedDevicesAndAPairAsAWhole) {
+  SteadyClock clock;
+  char tmpl[] = "/tmp/softrnic-set.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  DeviceSetOptions o;
+  o.control_sockets = true;
+  o.control_dir = dir;
+  DeviceSet set(o);
+  auto r = set.build(specs({"name=p0,port=loopback:peer=p1,ip4=198.18.0.1/24",
+                            "name=p1,port=loopback:peer=p0,ip4=198.18.0.2/24",
+                            "name=s0,port=loopback:peer=s1,ip4=198.18.1.1/24",
+                            "name=s1,port=loopback:peer=s0,ip4=198.18.1.2/24"}),
+                     clock);
+  ASSERT_TRUE(r) << r.error().message;
+  roce::Device* kept = set.device("s0");
+  const std::string kept_socket = set.control_socket("s0");
+  ASSERT_EQ(access((dir + "/p0.sock").c_str(), F_OK), 0);
+
+  EXPECT_EQ(set.remove({"p0", "nosuch"}), (std::vector<std::string>{"p0", "p1"}));
+  EXPECT_EQ(set.device("p0"), nullptr);
+  EXPECT_EQ(set.device("p1"), nullptr);
+  EXPECT_NE(access((dir + "/p0.sock").c_str(), F_OK), 0) << "the socket file goes with the device";
+  EXPECT_NE(access((dir + "/p1.sock").c_str(), F_OK), 0);
+  EXPECT_EQ(set.control_socket("p0"), "");
+  EXPECT_EQ(set.device("s0"), kept) << "the others are untouched";
+  EXPECT_EQ(set.control_socket("s0"), kept_socket);
+  EXPECT_TRUE(write_between(*set.device("s0"), *set.device("s1")));
+
+  r = set.build(specs({"name=p0,port=loopback:peer=p1,ip4=198.18.0.1/24",
+                       "name=p1,port=loopback:peer=p0,ip4=198.18.0.2/24"}),
+                clock);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(access((dir + "/p1.sock").c_str(), F_OK), 0);
+  EXPECT_TRUE(write_between(*set.device("p0"), *set.device("p1")));
+  EXPECT_EQ(set.names(), (std::vector<std::string>{"s0", "s1", "p0", "p1"}));
+  set.remove({"s1", "p1"});
+  EXPECT_TRUE(set.names().empty());
+  rmdir(dir.c_str());
+}
+
+// What an idle engine thread waits on: a uring port has an fd, a loopback port none (short sleeps);
+// a set with nothing pending has no deadline.
+TEST(DeviceSet, WaitFdsAndDeadlinesForAnEngineThreadThatSleeps) {
+  SteadyClock clock;
+  const int port = 40000 + static_cast<int>((getpid() + 7) % 20000);
+  DeviceSet udp;
+  auto r = udp.build(specs({("name=u,port=uring,ip4=127.0.0.1/8,udp_port=" + std::to_string(port)).c_str()}), clock);
+  if (!r && r.error().message.find("io_uring") != std::string::npos) GTEST_SKIP() << "SKIPPED: " << r.error().message;
+  ASSERT_TRUE(r) << r.error().message;
+  std::vector<int> fds;
+  EXPECT_TRUE(udp.wait_fds(fds));
+  ASSERT_EQ(fds.size(), 1u);
+  EXPECT_GE(fds[0], 0);
+  udp.device("u")->poll();
+  EXPECT_EQ(udp.next_deadline(), UINT64_MAX) << "nothing pending on an idle device";
+
+  DeviceSet loop;
+  r = loop.build(specs({"name=l0,port=loopback:peer=l1,ip4=198.18.0.1/24",
+                        "name=l1,port=loopback:peer=l0,ip4=198.18.0.2/24"}),
+                 clock);
+  ASSERT_TRUE(r) << r.error().message;
+  fds.clear();
+  EXPECT_FALSE(loop.wait_fds(fds)) << "a loopback port has nothing to wait on";
+  EXPECT_TRUE(fds.empty());
+  loop.device("l0")->poll();
+  loop.device("l1")->poll();
+  EXPECT_EQ(loop.next_deadline(), UINT64_MAX);
 }
 
 TEST(DeviceSet, SpecsThatCannotBeBuiltNameTheDeviceAndTheReason) {

@@ -29,6 +29,7 @@ struct DeviceSet::Entry {
   std::unique_ptr<UringTcpTransport> tcp;
   std::unique_ptr<capture::StreamCapture> stream_capture;  // iwarp_capture_point: above tcp
   std::unique_ptr<iwarp::Device> iwarp;
+  Shared* shared = nullptr;  // the wire or ring pair it shares with its peer
 };
 
 struct DeviceSet::Shared {
@@ -116,6 +117,7 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
       engine_port = e->faults.get();
     }
     e->device = std::make_unique<roce::Device>(*engine_port, clock, device_config_of(s, *port));
+    e->device->set_wakeup(options_.wakeup);
     entries_.push_back(std::move(e));
     return std::nullopt;
   };
@@ -144,6 +146,7 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
         st = e->stream_capture.get();
       }
       e->iwarp = std::make_unique<iwarp::Device>(*st, clock, ic);
+      e->iwarp->set_wakeup(options_.wakeup);
       entries_.push_back(std::move(e));
       continue;
     }
@@ -180,9 +183,12 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
           pa = shared->ring.a.get();
           pb = shared->ring.b.get();
         }
+        Shared* pair = shared.get();
         shared_.push_back(std::move(shared));
         if (auto e = add(s, pa, nullptr)) return fail(s, *e);
+        entries_.back()->shared = pair;
         if (auto e = add(*peer, pb, nullptr)) return fail(*peer, *e);
+        entries_.back()->shared = pair;
         break;
       }
       case PortKind::uring: {
@@ -213,7 +219,8 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
       case PortKind::af_packet:
       case PortKind::af_xdp:
       case PortKind::tap: {
-        auto p = DpdkPort::create_vdev(vdev_of(s, entries_.size()), dpdk_config(s));
+        next_vdev_ = std::max(next_vdev_, entries_.size());
+        auto p = DpdkPort::create_vdev(vdev_of(s, next_vdev_++), dpdk_config(s));
         if (!p) return fail(s, p.error());
         Port* raw = p->get();
         if (auto e = add(s, raw, std::move(*p))) return fail(s, *e);
@@ -232,6 +239,58 @@ Result<void> DeviceSet::build(const std::vector<DeviceSpec>& specs, Clock& clock
     }
   }
   return {};
+}
+
+std::vector<std::string> DeviceSet::remove(const std::vector<std::string>& names) {
+  std::vector<Shared*> pairs;
+  for (const auto& e : entries_)
+    if (e->shared && std::find(names.begin(), names.end(), e->name) != names.end()) pairs.push_back(e->shared);
+  std::vector<std::string> removed;
+  for (auto& e : entries_) {
+    const bool named = std::find(names.begin(), names.end(), e->name) != names.end();
+    const bool in_pair = e->shared && std::find(pairs.begin(), pairs.end(), e->shared) != pairs.end();
+    if (!named && !in_pair) continue;
+    if (control_) control_->remove(e->name);  // no request reaches the device after this
+    removed.push_back(e->name);
+  }
+  // Devices before ports, both of a pair before their shared wire (as ~DeviceSet).
+  auto gone = [&](const std::unique_ptr<Entry>& e) {
+    return std::find(removed.begin(), removed.end(), e->name) != removed.end();
+  };
+  for (auto& e : entries_)
+    if (gone(e)) {
+      e->device.reset();
+      e->iwarp.reset();
+    }
+  std::erase_if(entries_, gone);
+  std::erase_if(shared_, [&](const std::unique_ptr<Shared>& sh) {
+    return std::find(pairs.begin(), pairs.end(), sh.get()) != pairs.end();
+  });
+  return removed;
+}
+
+bool DeviceSet::wait_fds(std::vector<int>& fds) const {
+  bool all = true;
+  for (const auto& e : entries_) {
+    const int fd = e->tcp ? e->tcp->wait_fd() : e->faults ? -1 : e->port->wait_fd();
+    if (fd < 0) {
+      all = false;
+    } else {
+      fds.push_back(fd);
+    }
+  }
+  return all;
+}
+
+std::uint64_t DeviceSet::next_deadline() const {
+  std::uint64_t at = UINT64_MAX;
+  for (const auto& e : entries_) {
+    if (e->device) at = std::min(at, e->device->next_deadline());
+    if (e->iwarp) at = std::min(at, e->iwarp->next_deadline());
+    // Closed streams linger until the peer's FIN or a timeout that only poll() notices.
+    if (e->tcp && e->tcp->open_sockets() != 0) at = std::min(at, e->iwarp->clock().now_ns() + 1'000'000);
+  }
+  return at;
 }
 
 capture::StreamCapture* DeviceSet::stream_capture(std::string_view name) {

@@ -16,6 +16,7 @@
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
+#include "base/wakeup.hpp"
 #include "engine/port.hpp"
 #include "factory/device_spec.hpp"
 #include "iwarp/device.hpp"
@@ -45,6 +46,8 @@ struct DeviceSetOptions {
   // until stream_capture(name)->set_sink() gives it a capture (always there with control
   // sockets: the socket's capture command uses it).
   bool iwarp_capture_point = false;
+  // Given to every device (set_wakeup): a control operation wakes an engine thread that waits.
+  Wakeup* wakeup = nullptr;
 };
 
 class DeviceSet {
@@ -57,7 +60,21 @@ class DeviceSet {
   DeviceSet& operator=(const DeviceSet&) = delete;
 
   // Builds every spec; on error nothing of this call is kept and the message names the device.
+  // May be called again to add devices (names must stay unique).
   [[nodiscard]] Result<void> build(const std::vector<DeviceSpec>& specs, Clock& clock);
+  // Stops and removes these devices: control socket first (its file goes), then the device (its
+  // QPs and connections), then its port. A device built as a pair (loopback, ring) goes with its
+  // peer. Unknown names are ignored. Returns the names removed.
+  std::vector<std::string> remove(const std::vector<std::string>& names);
+
+  // For an engine thread that sleeps while its devices are idle (after a round of polls that did
+  // nothing): appends to fds the descriptors to poll(2) for input (Port::wait_fd, the iWARP
+  // transport's ring) and returns true when they cover every device; false when some device can
+  // only be polled (a DPDK or loopback port, a fault stage that holds frames): then sleep briefly.
+  bool wait_fds(std::vector<int>& fds) const;
+  // The nearest time (clock ns) by which the devices must be polled again without new input
+  // (their timers: Device::next_deadline); UINT64_MAX: none.
+  std::uint64_t next_deadline() const;
 
   roce::Device* device(std::string_view name);  // proto=roce devices
   iwarp::Device* iwarp_device(std::string_view name);  // proto=iwarp devices
@@ -80,6 +97,7 @@ class DeviceSet {
   struct Shared;
   std::vector<std::unique_ptr<Entry>> entries_;
   std::vector<std::unique_ptr<Shared>> shared_;  // wires and ring pairs that own two ports
+  std::size_t next_vdev_ = 0;  // DPDK vdev names stay unique when devices come and go
 };
 
 // The engine configuration a spec asks for, given the port it runs on.
