@@ -1,5 +1,6 @@
 #include "hosted_devices.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "factory/device_config.hpp"
@@ -49,7 +50,8 @@ Result<std::vector<transport::DeviceSpec>> device_specs(
 }
 
 Result<std::unique_ptr<HostedDevices>> HostedDevices::open(
-    const DeviceOptions& o, const std::vector<std::string>& default_specs, bool control_sockets) {
+    const DeviceOptions& o, const std::vector<std::string>& default_specs, bool control_sockets,
+    Wakeup* wakeup) {
   auto specs = device_specs(o, default_specs);
   if (!specs) return std::unexpected(specs.error());
   auto h = std::unique_ptr<HostedDevices>(new HostedDevices());
@@ -67,18 +69,130 @@ Result<std::unique_ptr<HostedDevices>> HostedDevices::open(
   transport::DeviceSetOptions so;
   so.control_sockets = control_sockets;
   so.control_dir = o.control_dir;
+  so.wakeup = wakeup;
   h->set_ = std::make_unique<transport::DeviceSet>(so);
   if (auto r = h->set_->build(h->specs_, h->clock_); !r) return std::unexpected(r.error());
+  h->refresh_pollers();
   return h;
+}
+
+void HostedDevices::refresh_pollers() {
+  roce_.clear();
+  iwarp_.clear();
+  for (const auto& s : specs_) {
+    if (auto* d = set_->device(s.name)) roce_.push_back(d);
+    if (auto* d = set_->iwarp_device(s.name)) iwarp_.push_back(d);
+  }
 }
 
 std::size_t HostedDevices::poll() {
   std::size_t n = 0;
-  for (const auto& s : specs_) {
-    if (auto* d = set_->device(s.name)) n += d->poll();
-    if (auto* d = set_->iwarp_device(s.name)) n += d->poll();
-  }
+  for (auto* d : roce_) n += d->poll();
+  for (auto* d : iwarp_) n += d->poll();
   return n;
+}
+
+namespace {
+
+bool paired(const transport::DeviceSpec& s) {
+  return s.port == transport::PortKind::loopback || s.port == transport::PortKind::ring;
+}
+
+const transport::DeviceSpec* find_spec(const std::vector<transport::DeviceSpec>& v, const std::string& name) {
+  for (const auto& s : v)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+Result<ReloadReport> HostedDevices::reload(const DeviceOptions& o) {
+  auto next = device_specs(o, {});
+  if (!next) return std::unexpected(next.error());
+  // Refuse what build() would refuse for the whole set, before anything stops.
+  for (std::size_t i = 0; i < next->size(); ++i) {
+    const auto& s = (*next)[i];
+    for (std::size_t k = 0; k < i; ++k)
+      if ((*next)[k].name == s.name) return make_error(Errc::invalid_argument, "device " + s.name + ": the name is taken");
+    if (!paired(s)) continue;
+    const auto* peer = find_spec(*next, s.peer);
+    if (peer == nullptr || peer->port != s.port || peer->peer != s.name)
+      return make_error(Errc::invalid_argument, "device " + s.name + ": peer " + s.peer +
+                                                    " must be given too, with port=" +
+                                                    std::string(to_string(s.port)) + ":peer=" + s.name);
+  }
+  // Which devices go: removed from the configuration, or changed; a pair goes as a whole.
+  std::vector<std::string> go;
+  for (const auto& old : specs_) {
+    const auto* now = find_spec(*next, old.name);
+    if (now == nullptr || !(*now == old)) go.push_back(old.name);
+  }
+  for (bool more = true; more;) {
+    more = false;
+    for (const auto& old : specs_)
+      if (paired(old) && contains(go, old.name) != contains(go, old.peer) && find_spec(specs_, old.peer)) {
+        go.push_back(contains(go, old.name) ? old.peer : old.name);
+        more = true;
+      }
+  }
+  ReloadReport report;
+  const std::vector<transport::DeviceSpec> before = specs_;
+  set_->remove(go);
+  for (const auto& name : go) {
+    (find_spec(*next, name) ? report.restarted : report.stopped).push_back(name);
+  }
+  // Build what is not running, in the configuration's order; a pair in one build.
+  std::vector<transport::DeviceSpec> running;
+  std::vector<std::string> done;
+  for (const auto& s : *next) {
+    if (contains(done, s.name)) continue;
+    const bool was_kept = find_spec(before, s.name) != nullptr && !contains(go, s.name);
+    if (was_kept) {
+      report.kept.push_back(s.name);
+      running.push_back(s);
+      done.push_back(s.name);
+      continue;
+    }
+    std::vector<transport::DeviceSpec> group{s};
+    if (paired(s)) group.push_back(*find_spec(*next, s.peer));
+    for (const auto& g : group) done.push_back(g.name);
+    auto built = set_->build(group, clock_);
+    if (built) {
+      for (const auto& g : group) {
+        running.push_back(g);
+        if (!contains(report.restarted, g.name)) report.started.push_back(g.name);
+      }
+      continue;
+    }
+    for (const auto& g : group) report.failed.emplace_back(g.name, built.error().message);
+    // A changed device that does not build: its old spec again, when it had one (a pair only
+    // when both ends had theirs). Otherwise it is stopped.
+    std::vector<transport::DeviceSpec> old_group;
+    for (const auto& g : group)
+      if (const auto* old = find_spec(before, g.name)) old_group.push_back(*old);
+    const bool whole = std::all_of(old_group.begin(), old_group.end(), [&](const auto& x) {
+      return !paired(x) || find_spec(old_group, x.peer) != nullptr;
+    });
+    if (!old_group.empty() && whole && set_->build(old_group, clock_)) {
+      for (const auto& g : old_group) {
+        running.push_back(g);
+        report.restored.push_back(g.name);
+      }
+      continue;
+    }
+    for (const auto& g : old_group) {
+      std::erase(report.restarted, g.name);
+      report.stopped.push_back(g.name);
+    }
+  }
+  specs_ = std::move(running);
+  selected_ = 0;
+  refresh_pollers();
+  return report;
 }
 
 }  // namespace softrnic::cli

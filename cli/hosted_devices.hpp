@@ -35,12 +35,33 @@ void add_device_options(CLI::App& sub, DeviceOptions& o);
 [[nodiscard]] Result<std::vector<transport::DeviceSpec>> device_specs(
     const DeviceOptions& o, const std::vector<std::string>& default_specs);
 
+// What a reload did, by device name.
+struct ReloadReport {
+  std::vector<std::string> kept;       // same spec: untouched (QPs, connections, socket survive)
+  std::vector<std::string> started;    // new in the configuration
+  std::vector<std::string> stopped;    // gone from the configuration
+  std::vector<std::string> restarted;  // spec changed (or its pair's did): stopped, built anew
+  // Devices that could not be built, with why; a changed device that fails runs its old spec
+  // again when that still builds (listed in restored).
+  std::vector<std::pair<std::string, std::string>> failed;
+  std::vector<std::string> restored;
+};
+
 class HostedDevices {
  public:
-  // Builds the devices. control_sockets: give each one (off for one-shot listings).
+  // Builds the devices. control_sockets: give each one (off for one-shot listings). wakeup: given
+  // to every device (DeviceSetOptions::wakeup), for a caller that sleeps while they are idle.
   [[nodiscard]] static Result<std::unique_ptr<HostedDevices>> open(
       const DeviceOptions& o, const std::vector<std::string>& default_specs,
-      bool control_sockets = true);
+      bool control_sockets = true, Wakeup* wakeup = nullptr);
+
+  // Reads the specs again (--config FILE re-read, --dev as before) and brings the running set to
+  // them: devices whose spec is unchanged keep running untouched, removed ones stop, new ones
+  // start, changed ones restart (both of a loopback/ring pair when either changed). A
+  // configuration that does not parse or names a pair's peer that is missing is refused before
+  // anything is touched (the error); devices that fail to build are reported in the answer.
+  // Caller's thread = the thread that polls.
+  [[nodiscard]] Result<ReloadReport> reload(const DeviceOptions& o);
 
   transport::DeviceSet& set() { return *set_; }
   const std::vector<transport::DeviceSpec>& specs() const { return specs_; }
@@ -53,7 +74,11 @@ class HostedDevices {
   Clock& clock() { return clock_; }
 
  private:
+  void refresh_pollers();
+
   SteadyClock clock_;
+  std::vector<roce::Device*> roce_;    // what poll() polls, in spec order
+  std::vector<iwarp::Device*> iwarp_;
   std::vector<transport::DeviceSpec> specs_;
   std::unique_ptr<transport::DeviceSet> set_;
   std::size_t selected_ = 0;
