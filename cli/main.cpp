@@ -1,6 +1,5 @@
 // softrnic: the command-line front end. Parsing only; the commands live in the softrnic_cli library
 // so that tests call the same code, and each adds its own subcommand (command.hpp).
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +7,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "journal_log.hpp"
 
 #ifndef SOFTRNIC_VERSION
 #error "SOFTRNIC_VERSION is set by cli/meson.build"
@@ -41,8 +41,9 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : cli::kExitUsage;
   }
 
-  // Logs go to stderr so that stdout stays machine-readable (decode --json).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("softrnic"));
+  // Logs go to stderr so that stdout stays machine-readable (decode --json); under systemd in
+  // the journal's "<N>message" form (journal_log.hpp).
+  spdlog::set_default_logger(cli::make_stderr_logger(cli::stderr_is_journal()));
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
   for (const auto& c : commands)
