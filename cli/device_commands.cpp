@@ -1,5 +1,5 @@
-// `softrnic serve`, `devinfo`, `stats` and `capture`: hosting devices and looking at running ones
-// through their control sockets (transport/control/).
+// `softrnic devinfo`, `stats` and `capture`: looking at running devices through their control
+// sockets (transport/control/). `serve`, which hosts them, is serve_command.cpp.
 #include <dirent.h>
 
 #include <algorithm>
@@ -266,37 +266,6 @@ int run_capture(const CaptureCommand& c, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
-struct ServeCommand {
-  DeviceOptions dev;
-  double duration = 0;
-};
-
-int run_serve(const ServeCommand& c, std::ostream& out, std::ostream& err) {
-  auto h = HostedDevices::open(c.dev, {});
-  if (!h) {
-    err << "softrnic serve: " << h.error().message << "\n";
-    return kExitFailed;
-  }
-  catch_interrupts();
-  for (const auto& s : (*h)->specs()) {
-    const auto sock = (*h)->set().control_socket(s.name);
-    out << s.name << "\t" << transport::format_device_spec(s) << "\t"
-        << (sock.empty() ? "(no control socket)" : sock) << "\n";
-  }
-  out << "ready\n";
-  out.flush();
-  const auto until = Clk::now() + std::chrono::duration<double>(c.duration > 0 ? c.duration : 1e9);
-  std::uint32_t idle = 0;
-  while (!interrupted() && Clk::now() < until) {
-    if ((*h)->poll() == 0 && ++idle > 1000) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    } else {
-      idle = 0;
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 void add_devinfo_command(CLI::App& app, CommandList& list) {
@@ -360,18 +329,6 @@ void add_capture_command(CLI::App& app, CommandList& list) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--control-dir", cmd->control_dir, "Folder of the control sockets");
   list.push_back({sub, [cmd](std::ostream& out, std::ostream& err) { return run_capture(*cmd, out, err); }});
-}
-
-void add_serve_command(CLI::App& app, CommandList& list) {
-  auto cmd = std::make_shared<ServeCommand>();
-  auto* sub = app.add_subcommand(
-      "serve",
-      "Run devices (--dev/--config) with their control sockets until Ctrl-C, for devinfo, "
-      "stats and capture from another shell; prints each device's socket, then `ready`");
-  add_device_options(*sub, cmd->dev);
-  sub->add_option("--duration", cmd->duration, "Stop after this many seconds")
-      ->check(CLI::PositiveNumber);
-  list.push_back({sub, [cmd](std::ostream& out, std::ostream& err) { return run_serve(*cmd, out, err); }});
 }
 
 }  // namespace softrnic::cli
