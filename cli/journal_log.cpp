@@ -35,7 +35,7 @@ class SyslogPrefix final : public spdlog::custom_flag_formatter {
 }  // namespace
 
 bool stderr_is_journal() {
-  const char* js = std::getenv("JOURNAL_STREAM");
+  const char* js = secure_getenv("JOURNAL_STREAM");
   if (js == nullptr || *js == '\0') return false;
   unsigned long long dev = 0, ino = 0;
   if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;

@@ -12,7 +12,7 @@
 namespace softrnic::cli {
 
 bool notify_service_manager(std::string_view state) {
-  const char* path = std::getenv("NOTIFY_SOCKET");
+  const char* path = secure_getenv("NOTIFY_SOCKET");
   if (path == nullptr) return false;
   const std::size_t len = std::strlen(path);
   sockaddr_un addr{};
