@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "crafted_captures.hpp"
 #include "test_support.hpp"
 #include "wire/rdmap_opcode.hpp"
 
@@ -112,11 +113,8 @@ void flip_byte(const std::string& path, std::size_t frame, std::size_t from_end)
 
 TEST(SoftrnicDecodeIwarp, ADamagedMpaCrcFailsTheRunAndNamesItsFpdu) {
   test::TempDir dir;
-  const std::string tool = test::shared_dir() + "/tools/craft_pcaps.py";
-  const auto craft = test::run_command("python3 " + test::shell_quote(tool) + " " +
-                                       test::shell_quote(dir.path()) + " 2>&1");
-  ASSERT_EQ(craft.exit_status, 0) << craft.output;
   const std::string pcap = dir.file("iwarp_v2crc.pcap");
+  ASSERT_TRUE(test::write_crafted_iwarp(pcap, 2, true));
   const auto clean = decode(pcap, dir);
   EXPECT_EQ(clean.status, 0) << clean.err;
   flip_byte(pcap, 7, 0);  // the last CRC byte of the RDMA Write FPDU
@@ -131,9 +129,7 @@ TEST(SoftrnicDecodeIwarp, ADamagedMpaCrcFailsTheRunAndNamesItsFpdu) {
 
 TEST(SoftrnicDecodeIwarp, RevisionOneWithoutCrcReportsCrcOff) {
   test::TempDir dir;
-  const std::string tool = test::shared_dir() + "/tools/craft_pcaps.py";
-  ASSERT_EQ(test::run_command("python3 " + test::shell_quote(tool) + " " + test::shell_quote(dir.path()) +
-                              " >/dev/null 2>&1").exit_status, 0);
+  ASSERT_TRUE(test::write_crafted_iwarp(dir.file("iwarp_v1.pcap"), 1, false));
   const auto run = decode(dir.file("iwarp_v1.pcap"), dir);
   EXPECT_EQ(run.status, 0) << run.err;
   std::size_t fpdus = 0;

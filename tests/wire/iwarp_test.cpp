@@ -153,7 +153,7 @@ TEST(IwarpFpdu, PadIsZerosUnlessTheCallerReEmitsOtherBytes) {
   EXPECT_FALSE(build_fpdu(s, true, out, hex("00")).has_value());
 }
 
-// wire-reference 3.2 and RFC 3720 B.4: 32 zero bytes.
+// RFC 3720 B.4: 32 zero bytes.
 TEST(MpaCrc, ThirtyTwoZeroBytesGiveTheRfc3720ValueSentLeastSignificantByteFirst) {
   const std::array<std::byte, 32> zeros{};
   EXPECT_EQ(fpdu_crc(zeros), 0x8a9136aau);
@@ -165,7 +165,7 @@ TEST(MpaCrc, ThirtyTwoZeroBytesGiveTheRfc3720ValueSentLeastSignificantByteFirst)
   EXPECT_EQ(wire[wire.size() - 1], std::byte(v >> 24));
 }
 
-// The SEND FPDU of the crafted iwarp_v2crc capture (shared/tools/craft_pcaps.py), which tshark
+// The SEND FPDU of the crafted iWARP capture (tests/capture/crafted_captures.cpp), which tshark
 // reports as "CRC check: 0x7c1144d5 (Good CRC32)", i.e. the value 0xd544117c.
 TEST(MpaCrc, MatchesTheKnownAnswerOfACraftedSendFpdu) {
   const Bytes wire =
