@@ -39,9 +39,9 @@ Run decode(const std::string& pcap, const test::TempDir& dir) {
 TEST(SoftrnicDecodeIwarp, EverySiwCaptureDecodesFpduByFpduLikeTshark) {
   ASSERT_TRUE(test::tool_installed("tshark")) << "tshark is not installed (Debian package tshark)";
   test::TempDir dir;
-  const std::string pcaps = test::shared_dir() + "/pcaps";
+  const std::string pcaps = test::golden_pcaps_dir();
   std::size_t captures = 0;
-  for (const auto& name : test::golden_capture_names(pcaps + "/INDEX.md")) {
+  for (const auto& name : test::golden_capture_names(test::golden_pcaps_readme())) {
     if (!name.starts_with("iwarp_")) continue;
     ++captures;
     SCOPED_TRACE(name);

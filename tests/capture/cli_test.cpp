@@ -63,10 +63,10 @@ TEST(SoftrnicCli, VersionNamesTheProgram) {
 TEST(SoftrnicCli, DecodeOfEveryGoldenRoceCaptureExitsZeroAndAgreesWithTshark) {
   ASSERT_TRUE(test::tool_installed("tshark")) << "tshark is not installed (Debian package tshark)";
   test::TempDir dir;
-  const std::string pcaps = test::shared_dir() + "/pcaps";
+  const std::string pcaps = test::golden_pcaps_dir();
   const auto codes = opcode_codes();
   std::size_t captures = 0;
-  for (const auto& name : test::golden_capture_names(pcaps + "/INDEX.md")) {
+  for (const auto& name : test::golden_capture_names(test::golden_pcaps_readme())) {
     if (!name.starts_with("roce_")) continue;
     ++captures;
     SCOPED_TRACE(name);
@@ -98,7 +98,7 @@ TEST(SoftrnicCli, DecodeOfEveryGoldenRoceCaptureExitsZeroAndAgreesWithTshark) {
       EXPECT_EQ(j.at("icrc").get<std::string>(), "ok");
     }
   }
-  EXPECT_GE(captures, 1u) << "INDEX.md lists no roce_* capture";
+  EXPECT_GE(captures, 1u) << test::golden_pcaps_readme() << " lists no roce_* capture";
 }
 
 TEST(SoftrnicCli, DecodeOfACorruptedIcrcFailsAndNamesFrameFiveOnly) {

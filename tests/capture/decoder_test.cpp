@@ -270,7 +270,7 @@ TEST(CaptureDecoder, DamagedCapturesEndInRecordsOrAnErrorNeverACrash) {
   std::size_t decoded = 0;
   std::size_t refused = 0;
   for (const char* name : {"iwarp_rping_crc.pcap", "roce_cm_rping.pcap"}) {
-    const Bytes original = file_bytes(test::shared_dir() + "/pcaps/" + name);
+    const Bytes original = file_bytes(test::golden_pcaps_dir() + "/" + name);
     ASSERT_FALSE(original.empty()) << name;
     std::mt19937 rng(2024);
     for (int round = 0; round < 300; ++round) {

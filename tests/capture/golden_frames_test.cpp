@@ -1,4 +1,4 @@
-// Golden frames: real RoCEv2 (rxe) and iWARP (siw) captures listed in shared/pcaps/INDEX.md. Every
+// Golden frames: real RoCEv2 (rxe) and iWARP (siw) captures listed in tests/data/pcaps/README.md. Every
 // frame must parse without a drop, every ICRC must verify, and re-emitting each frame from the spec
 // its parse yields must give back the captured bytes exactly (Ethernet padding included).
 #include <gtest/gtest.h>
@@ -15,9 +15,9 @@ namespace softrnic {
 namespace {
 
 std::vector<std::string> listed_captures() {
-  const char* shared = std::getenv("SOFTRNIC_SHARED");
-  if (shared == nullptr) return {};
-  return test::golden_capture_names(std::string(shared) + "/pcaps/INDEX.md");
+  const char* data = std::getenv("SOFTRNIC_TEST_DATA");
+  if (data == nullptr) return {};
+  return test::golden_capture_names(std::string(data) + "/pcaps/README.md");
 }
 
 std::string hex_dump(ConstByteSpan b) {
@@ -60,19 +60,19 @@ Result<std::vector<std::byte>> rebuild(const wire::ParsedFrame& p) {
 }
 
 TEST(GoldenCaptures, IndexListsCapturesAndEveryOneIsInTheFolder) {
-  const std::string dir = test::shared_dir() + "/pcaps";
-  const auto names = test::golden_capture_names(dir + "/INDEX.md");
-  ASSERT_FALSE(names.empty()) << "no '## name.pcap' heading in " << dir << "/INDEX.md";
+  const std::string dir = test::golden_pcaps_dir();
+  const auto names = test::golden_capture_names(test::golden_pcaps_readme());
+  ASSERT_FALSE(names.empty()) << "no '## name.pcap' heading in " << test::golden_pcaps_readme();
   for (const auto& name : names) {
     EXPECT_TRUE(std::filesystem::is_regular_file(dir + "/" + name))
-        << name << " is listed in INDEX.md but missing from " << dir;
+        << name << " is listed in README.md but missing from " << dir;
   }
 }
 
 class GoldenCapture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenCapture, EveryFrameParsesVerifiesItsIcrcAndRebuildsByteForByte) {
-  const std::string path = test::shared_dir() + "/pcaps/" + GetParam();
+  const std::string path = test::golden_pcaps_dir() + "/" + GetParam();
   ASSERT_TRUE(std::filesystem::is_regular_file(path)) << path << " is listed but missing";
   const auto frames = test::read_all_frames(path);
   ASSERT_FALSE(frames.empty()) << path << " holds no frame";
@@ -101,7 +101,7 @@ TEST_P(GoldenCapture, EveryFrameParsesVerifiesItsIcrcAndRebuildsByteForByte) {
   EXPECT_EQ(rebuilt, frames.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(SharedPcaps, GoldenCapture, ::testing::ValuesIn(listed_captures()),
+INSTANTIATE_TEST_SUITE_P(GoldenPcaps, GoldenCapture, ::testing::ValuesIn(listed_captures()),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) {

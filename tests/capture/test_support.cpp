@@ -22,10 +22,16 @@ std::string required_env(const char* name) {
   return v;
 }
 
-std::string shared_dir() { return required_env("SOFTRNIC_SHARED"); }
+std::string test_data_dir() { return required_env("SOFTRNIC_TEST_DATA"); }
 
-std::vector<std::string> golden_capture_names(const std::string& index_md) {
-  std::ifstream in(index_md);
+std::string test_tools_dir() { return required_env("SOFTRNIC_SOURCE_ROOT") + "/tests/tools"; }
+
+std::string golden_pcaps_dir() { return test_data_dir() + "/pcaps"; }
+
+std::string golden_pcaps_readme() { return golden_pcaps_dir() + "/README.md"; }
+
+std::vector<std::string> golden_capture_names(const std::string& readme_md) {
+  std::ifstream in(readme_md);
   std::vector<std::string> names;
   std::string line;
   while (std::getline(in, line)) {

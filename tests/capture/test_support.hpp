@@ -1,5 +1,5 @@
-// Helpers shared by the capture, golden-frame, tshark and CLI tests: where the shared references
-// live, temporary directories, running a command, and reading a whole capture.
+// Helpers shared by the capture, golden-frame, tshark and CLI tests: where the test data and the
+// checkers live, temporary directories, running a command, and reading a whole capture.
 #pragma once
 
 #include <cstddef>
@@ -13,11 +13,18 @@ namespace softrnic::test {
 // calling test (via ADD_FAILURE) and returns "" when it is missing.
 std::string required_env(const char* name);
 
-// $SOFTRNIC_SHARED: the reference folder with pcaps/ and tools/.
-std::string shared_dir();
+// $SOFTRNIC_TEST_DATA: the repository's tests/data (pcaps/ holds the golden captures).
+std::string test_data_dir();
 
-// The capture names listed as "## name.pcap" headings in pcaps/INDEX.md, in file order.
-std::vector<std::string> golden_capture_names(const std::string& index_md);
+// The repository's tests/tools: pcap_verify.sh and the independent ICRC / MPA CRC checkers.
+std::string test_tools_dir();
+
+// The golden captures' folder, tests/data/pcaps, and its README.md, which lists them.
+std::string golden_pcaps_dir();
+std::string golden_pcaps_readme();
+
+// The capture names listed as "## name.pcap" headings in a README, in file order.
+std::vector<std::string> golden_capture_names(const std::string& readme_md);
 
 // A fresh mkdtemp directory, removed with everything in it on destruction.
 class TempDir {
@@ -46,8 +53,8 @@ std::string shell_quote(const std::string& arg);
 
 bool tool_installed(const std::string& name);
 
-// tshark's command line for checking our frames (wire-reference 4.1/4.2): payload heuristics off,
-// TFTP off, zero IPv6 UDP checksums accepted.
+// tshark's command line for checking our frames: payload heuristics off (they would take RoCE
+// payloads for RPC-over-RDMA, SMB Direct, ...), TFTP off, zero IPv6 UDP checksums accepted.
 std::string tshark_command(const std::string& pcap);
 
 struct FrameBytes {

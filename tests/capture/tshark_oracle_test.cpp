@@ -1,7 +1,7 @@
 // tshark as an independent oracle for the builders: frames we build are written to a pcap, decoded
-// by tshark (wire-reference 4) and compared field by field with what was built; tshark must find no
-// malformed frame and no expert error, and pcap_verify.sh (tshark plus roce_icrc.py, an independent
-// ICRC implementation) must pass. Without tshark the test fails: it is installed in CI.
+// by tshark and compared field by field with what was built; tshark must find no malformed frame and
+// no expert error, and tests/tools/pcap_verify.sh (tshark plus icrc_check.py, an independent ICRC
+// implementation) must pass. Without tshark the test fails: it is installed in CI.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "capture/pcap_file.hpp"
+#include "crafted_captures.hpp"
 #include "frame_matrix.hpp"
 #include "sample_traffic.hpp"
 #include "test_support.hpp"
@@ -66,7 +67,7 @@ void expect_tshark_finds_nothing_wrong(const std::string& pcap) {
 }
 
 void expect_pcap_verify_passes(const std::string& pcap, const std::string& expected_opcodes) {
-  const std::string tool = test::shared_dir() + "/tools/pcap_verify.sh";
+  const std::string tool = test::test_tools_dir() + "/pcap_verify.sh";
   const auto r = test::run_command(test::shell_quote(tool) + " " + test::shell_quote(pcap) + " " +
                                    expected_opcodes + " 2>&1");
   EXPECT_EQ(r.exit_status, 0) << r.output;
@@ -155,6 +156,26 @@ TEST(TsharkOracle, DemoTrafficWithArpAndNdPassesPcapVerify) {
                                    " -Y 'arp || icmpv6' -T fields -e arp.opcode -e icmpv6.type "
                                    "2>/dev/null");
   EXPECT_EQ(r.output, "1\t\n2\t\n\t135\n\t136\n");
+}
+
+// The crafted captures the CLI tests damage on purpose (crafted_captures.hpp) are, undamaged, what
+// tshark and the independent checkers take them for; damaged, pcap_verify.sh finds the damage.
+TEST(TsharkOracle, CraftedCapturesPassPcapVerifyUntilDamaged) {
+  ASSERT_TRUE(test::tool_installed("tshark")) << kNoTshark;
+  test::TempDir dir;
+  ASSERT_TRUE(test::write_crafted_roce(dir.file("roce.pcap")));
+  expect_pcap_verify_passes(dir.file("roce.pcap"), "4,17,6,7,8,17,12,13,15,20,18,100,129");
+  ASSERT_TRUE(test::write_crafted_iwarp(dir.file("iwarp_v2.pcap"), 2, true));
+  expect_pcap_verify_passes(dir.file("iwarp_v2.pcap"), "3,0,1,2,4,5,7");
+  ASSERT_TRUE(test::write_crafted_iwarp(dir.file("iwarp_v1.pcap"), 1, false));
+  expect_pcap_verify_passes(dir.file("iwarp_v1.pcap"), "3,0,1,2,4,5,7");
+
+  ASSERT_TRUE(test::write_crafted_roce(dir.file("roce_bad.pcap"), 5));
+  const auto r = test::run_command(test::shell_quote(test::test_tools_dir() + "/pcap_verify.sh") +
+                                   " " + test::shell_quote(dir.file("roce_bad.pcap")) + " 2>&1");
+  EXPECT_EQ(r.exit_status, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL: ICRC"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\n5\tipv4\t0x08\t"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ struct GoldenMad {
 
 std::vector<GoldenMad> golden_mads() {
   std::vector<GoldenMad> out;
-  for (const FrameBytes& f : softrnic::test::read_all_frames(softrnic::test::shared_dir() + "/pcaps/roce_cm_rping.pcap")) {
+  for (const FrameBytes& f : softrnic::test::read_all_frames(softrnic::test::golden_pcaps_dir() + "/roce_cm_rping.pcap")) {
     auto p = parse_frame(f.bytes);
     if (!p || p->bth().dest_qp().raw() != kGsiQpn) continue;
     const auto payload = p->payload();

@@ -77,7 +77,7 @@ TEST_P(CmTshark, OurMadsDecodeLikeRdmaCmMads) {
   ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::rejected) > 0; }));
   ASSERT_TRUE(w->close());
 
-  const auto golden = tshark_rows(st::shared_dir() + "/pcaps/roce_cm_rping.pcap", kHeaderFields);
+  const auto golden = tshark_rows(st::golden_pcaps_dir() + "/roce_cm_rping.pcap", kHeaderFields);
   ASSERT_EQ(golden.size(), 5u);
   const auto ours = tshark_rows(pcap, kHeaderFields);
   std::set<std::string> attrs;
@@ -99,7 +99,7 @@ TEST_P(CmTshark, OurMadsDecodeLikeRdmaCmMads) {
                                           (v4 ? "-e infiniband.cm.req.ip_cm.sip4 -e infiniband.cm.req.ip_cm.dip4"
                                               : "-e infiniband.cm.req.ip_cm.sip6 -e infiniband.cm.req.ip_cm.dip6") +
                                           " -Y infiniband.cm.req.serviceid");
-  const auto golden_req = tshark_rows(st::shared_dir() + "/pcaps/roce_cm_rping.pcap",
+  const auto golden_req = tshark_rows(st::golden_pcaps_dir() + "/roce_cm_rping.pcap",
                                       "-e infiniband.cm.req.serviceid.prefix -e infiniband.cm.req.serviceid.protocol "
                                       "-Y infiniband.cm.req.serviceid");
   ASSERT_GE(reqs.size(), 2u);

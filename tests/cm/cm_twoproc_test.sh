@@ -5,7 +5,7 @@
 # DREP MADs that tshark decodes and pcap_verify.sh (the independent ICRC checker) accepts.
 # Addresses 198.18.0.0/15 and fd00:5052::/64 only, in namespaces this test creates and removes.
 set -u
-peer=${1:?cm_peer binary}; shared=${2:?shared dir}; n=${3:-20}
+peer=${1:?cm_peer binary}; tools=${2:?tools dir (tests/tools)}; n=${3:-20}
 command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; exit 1; }
 . "$(dirname "$0")/../common/netns.sh"
 netns_pair || exit $?
@@ -27,7 +27,7 @@ run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX [MODE]
   kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
   cat "$tmp/s$fam.log" "$tmp/c$fam.log"
   if [ $crc -ne 0 ] || [ $src -ne 0 ]; then echo "FAIL: IPv$fam CM exchange, $mode (server $src, client $crc)"; rc=1; return; fi
-  if ! sh "$shared/tools/pcap_verify.sh" "$cap" > "$tmp/verify$fam.log" 2>&1; then
+  if ! sh "$tools/pcap_verify.sh" "$cap" > "$tmp/verify$fam.log" 2>&1; then
     echo "FAIL: the IPv$fam capture does not verify:"; tail -20 "$tmp/verify$fam.log"; rc=1; return
   fi
   local mads

@@ -4,8 +4,8 @@
   seed_corpus.py [--pcaps DIR] [--out DIR]
 
 Seeds, one file per input, named after where they come from:
-  - every frame of every capture in DIR (default: $SOFTRNIC_SHARED/pcaps, else ../shared/pcaps
-    beside the repository), as is: <capture>-<frame number>.frame;
+  - every frame of every capture in DIR (default: the golden captures, tests/data/pcaps), as is:
+    <capture>-<frame number>.frame;
   - for each RoCEv2 frame, its UDP payload in the parse_udp_payload layout of the fuzz target
     (byte 0 odd, 7 bytes of socket metadata, then BTH .. ICRC): <capture>-<frame number>.udp;
   - hand-made frames, each malformed in one named way, or valid in a way no capture shows
@@ -15,7 +15,6 @@ Existing files in the output directory are kept, so inputs added by hand (crashe
 stay in the corpus.
 """
 import argparse
-import os
 import pathlib
 import struct
 import sys
@@ -236,9 +235,8 @@ def udp_seed(fr):
 
 def main():
     repo = pathlib.Path(__file__).resolve().parents[2]
-    shared = pathlib.Path(os.environ.get("SOFTRNIC_SHARED", repo.parent / "shared"))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pcaps", type=pathlib.Path, default=shared / "pcaps")
+    ap.add_argument("--pcaps", type=pathlib.Path, default=repo / "tests/data/pcaps")
     ap.add_argument("--out", type=pathlib.Path, default=repo / "tests/fuzz/corpus/parse_frame")
     args = ap.parse_args()
 

@@ -165,9 +165,9 @@ guest_rdma_up() {
 # Captures of a case on a guest tap (the lab's bridge port), checked afterwards.
 #   lab_capture_start IFACE FILE; ...; lab_capture_stop; lab_capture_verify LABEL FILE DECODER
 # lab_capture_verify: pcap_verify.sh (tshark: no malformed frame, every ICRC / MPA CRC good) and,
-# for RoCEv2, `softrnic decode` (DECODER) giving the same verdict as roce_icrc.py for every frame.
+# for RoCEv2, `softrnic decode` (DECODER) giving the same verdict as icrc_check.py for every frame.
 # Prints one line and returns 0, or the reasons and 1 (the capture kept in ${TMPDIR:-/tmp}).
-lab_shared=${lab_shared:-}
+lab_tools=${lab_tools:-}  # tests/tools
 lab_capture_start() {
   ip netns exec "$lab_ns" tshark -q -i "$1" -w "$2" >"$2.log" 2>&1 &
   lab_cap_pid=$!; pids+=("$lab_cap_pid")
@@ -177,24 +177,24 @@ lab_capture_start() {
 lab_capture_stop() { sleep 0.5; kill "$lab_cap_pid" 2>/dev/null; wait "$lab_cap_pid" 2>/dev/null; }
 lab_capture_verify() {
   local label=$1 cap=$2 decoder=$3 frames ok=0
-  if ! sh "$lab_shared/tools/pcap_verify.sh" "$cap" >"$cap.verify" 2>&1; then
+  if ! sh "$lab_tools/pcap_verify.sh" "$cap" >"$cap.verify" 2>&1; then
     echo "FAIL: $label: the capture does not pass pcap_verify.sh:"; grep -v '^[0-9]*;' "$cap.verify" | head -20
     ok=1
   fi
   frames="$(grep -c ';' "$cap.verify") RoCE/iWARP frames"
   if [ -n "$decoder" ]; then
     # Exit status ignored: the two verdict lists are compared, frame by frame.
-    python3 "$lab_shared/tools/roce_icrc.py" check "$cap" 2>/dev/null |
+    python3 "$lab_tools/icrc_check.py" "$cap" 2>/dev/null |
       awk -F'\t' 'NF >= 6 { print $1, ($NF == "ok" ? "ok" : "bad") }' | sort >"$cap.icrc.v"
     if [ -s "$cap.icrc.v" ]; then
       "$decoder" decode "$cap" 2>/dev/null |
         awk '$2 ~ /^RoCEv2/ { v = $NF; sub(/^icrc=/, "", v); print $1, (v == "ok" ? "ok" : "bad") }' |
         sort >"$cap.decode.v"
       if ! cmp -s "$cap.icrc.v" "$cap.decode.v"; then
-        echo "FAIL: $label: softrnic decode and roce_icrc.py disagree on an ICRC (roce_icrc.py <, decode >):"
+        echo "FAIL: $label: softrnic decode and icrc_check.py disagree on an ICRC (icrc_check.py <, decode >):"
         diff "$cap.icrc.v" "$cap.decode.v" | head -10; ok=1
       else
-        frames="$frames; softrnic decode agrees with roce_icrc.py on all $(wc -l <"$cap.icrc.v") ICRCs"
+        frames="$frames; softrnic decode agrees with icrc_check.py on all $(wc -l <"$cap.icrc.v") ICRCs"
       fi
     fi
   fi

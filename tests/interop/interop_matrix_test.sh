@@ -13,19 +13,19 @@
 #       rc_pingpong -c and rping -V on RoCEv2, rping -V on iWARP
 # The softrnic RoCEv2 devices are io_uring UDP ports on the kernel-addressed veth (kv1), except
 # the af_packet cases (rv1, no kernel address). Every case's capture on the guest's tap must pass
-# pcap_verify.sh, and `softrnic decode` must give every RoCEv2 ICRC the verdict roce_icrc.py
+# pcap_verify.sh, and `softrnic decode` must give every RoCEv2 ICRC the verdict icrc_check.py
 # gives. Data: pingpong -c and rping -V compare every byte; perftest does not (its own rules).
 # Ends with the matrix (tool x direction x transport x result) as a markdown table.
 #
-#   interop_matrix_test.sh SOFTRNIC SHARED_DIR
+#   interop_matrix_test.sh SOFTRNIC TOOLS_DIR     (TOOLS_DIR: tests/tools)
 #
 # Environment: SOFTRNIC_INTEROP_BUILD_BUDGET / _BOOT_BUDGET as in the smoke test;
 # SOFTRNIC_INTEROP_ONLY=REGEX runs only the cases whose label matches.
 set -u
-softrnic=${1:?softrnic binary}; shared=${2:?shared dir}
+softrnic=${1:?softrnic binary}; tools=${2:?tools dir (tests/tools)}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/guest.sh"
-lab_shared=$shared
+lab_tools=$tools
 lab_up || exit $?
 
 only=${SOFTRNIC_INTEROP_ONLY:-.}

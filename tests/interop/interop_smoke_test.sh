@@ -9,7 +9,7 @@
 # Every ping's data is verified (softrnic's client compares its buffers, the guest's client runs
 # rping -V), and each session's capture on the guest's tap must pass pcap_verify.sh.
 #
-#   interop_smoke_test.sh RPING_PEER SHARED_DIR
+#   interop_smoke_test.sh RPING_PEER TOOLS_DIR     (TOOLS_DIR: tests/tools)
 #
 # Budgets (environment): SOFTRNIC_INTEROP_BUILD_BUDGET seconds to build the guest image when it
 # is not cached (default 600), SOFTRNIC_INTEROP_BOOT_BUDGET seconds to boot it (default 180).
@@ -17,10 +17,10 @@
 # "SKIPPED: <reason>" and exits 77. A guest that crashes or a tool that hangs is a failure, shown
 # with the guest's console.
 set -u
-peer=${1:?rping_peer binary}; shared=${2:?shared dir}
+peer=${1:?rping_peer binary}; tools=${2:?tools dir (tests/tools)}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/guest.sh"
-lab_shared=$shared
+lab_tools=$tools
 lab_up || exit $?
 img=$lab_img
 

@@ -3,10 +3,10 @@
 # read of 0 B to 16 MiB, every byte checked, with MPA CRC on and off; over loopback (127.0.0.1 and
 # ::1) and, with root, across two network namespaces joined by a veth (198.18.0.0/15 and
 # fd00:5052::/64 only; namespaces created and removed here). Each run is captured on the wire and
-# the capture must pass ../shared/tools/pcap_verify.sh (tshark's iWARP dissectors plus the
+# the capture must pass tests/tools/pcap_verify.sh (tshark's iWARP dissectors plus the
 # independent MPA CRC checker).
 set -u
-peer=${1:?iwarp_peer binary}; shared=${2:?shared dir}; mode=${3:-loopback}  # loopback | veth | netem
+peer=${1:?iwarp_peer binary}; tools=${2:?tools dir (tests/tools)}; mode=${3:-loopback}  # loopback | veth | netem
 command -v tshark >/dev/null || { echo "FAIL: tshark is not installed (Debian package tshark)"; exit 1; }
 . "$(dirname "$0")/../common/netns.sh"
 rc=0
@@ -36,7 +36,7 @@ run() {  # run LABEL CAPTURE_NS CAPTURE_IF SERVER_NS CLIENT_NS SERVER_ADDR CLIEN
   kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
   cat "$tmp/$label.s" "$tmp/$label.c"
   if [ $crc_c -ne 0 ] || [ $src -ne 0 ]; then echo "FAIL: $label (server $src, client $crc_c)"; rc=1; return; fi
-  if ! sh "$shared/tools/pcap_verify.sh" "$cap" > "$tmp/$label.verify" 2>&1; then
+  if ! sh "$tools/pcap_verify.sh" "$cap" > "$tmp/$label.verify" 2>&1; then
     echo "FAIL: $label: the capture does not verify:"; grep -v '^[0-9]*;' "$tmp/$label.verify" | head -20
     cp "$cap" "${TMPDIR:-/tmp}/softrnic-$label-failed.pcap" 2>/dev/null; rc=1; return
   fi

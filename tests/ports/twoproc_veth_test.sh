@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Two processes, two network namespaces joined over veth: RC SEND/WRITE/READ/FETCH_ADD/
 # COMPARE_SWAP and UD SEND both ways (tests/ports/twoproc_peer.cpp), IPv4 then IPv6, with a
-# capture of the wire checked by the shared pcap_verify.sh (tshark plus the independent ICRC
+# capture of the wire checked by tests/tools/pcap_verify.sh (tshark plus the independent ICRC
 # checker). Addresses 198.18.0.0/15 and fd00:5052::/64 only, inside namespaces this test creates
 # and always removes.
 #
-#   twoproc_veth_test.sh PEER SHARED KIND [LOSS]
+#   twoproc_veth_test.sh PEER TOOLS KIND [LOSS]     (TOOLS: tests/tools)
 #
 # KIND uring: the io_uring UDP port. The kernel owns the addresses (198.18.0.1/.2, fd00:5052::1/::2
 #   on the veth ends), the bootstrap runs over the same veth, the capture is taken on one end.
@@ -27,7 +27,7 @@
 # --no-pci --no-telemetry and a --file-prefix with the process ID, so two processes never share a
 # runtime folder or a telemetry socket.
 set -u
-peer=${1:?peer binary}; shared=${2:?shared dir}; kind=${3:?uring, af_packet or af_xdp}; loss=${4:-0}
+peer=${1:?peer binary}; tools=${2:?tools dir (tests/tools)}; kind=${3:?uring, af_packet or af_xdp}; loss=${4:-0}
 link_mtu=${5:-1500}  # of every link of the wire; above 1500 the devices use a larger path MTU
 case "$kind" in uring|af_packet|af_xdp) ;; *) echo "FAIL: unknown port kind '$kind'"; exit 1;; esac
 if [ "$(id -u)" -ne 0 ]; then echo "SKIPPED: needs root to create network namespaces"; exit 77; fi
@@ -152,7 +152,7 @@ run_pair() {  # run_pair FAMILY ADDR1 ADDR2 PREFIX
   if [ "$kind" = af_packet ] && ! grep -q 'DPDK port counters:.* tx_zero_copy=[1-9]' "$tmp/c$fam.log"; then
     echo "FAIL: IPv$fam: the client sent no payload by reference"; rc=1; return
   fi
-  if ! sh "$shared/tools/pcap_verify.sh" "$cap" > "$tmp/verify$fam.log" 2>&1; then
+  if ! sh "$tools/pcap_verify.sh" "$cap" > "$tmp/verify$fam.log" 2>&1; then
     echo "FAIL: the IPv$fam capture does not verify:"; tail -20 "$tmp/verify$fam.log"; rc=1; return
   fi
   local frames

@@ -69,9 +69,9 @@ std::vector<std::byte> hex(std::string_view h) {
   return out;
 }
 
-// Known answers for the ICRC: frames made by other stacks (the vectors of shared/tools/roce_icrc.py):
-// a CNP captured on a ConnectX-4 Lx, two RC ACKs from a public capture, and scapy's UC SEND ONLY
-// over IPv4 and IPv6 (the only IPv6 vector found). Each must parse with a good ICRC.
+// Known answers for the ICRC, frames made by other stacks: a CNP captured on a ConnectX-4 Lx, two RC
+// ACKs from a public capture, and scapy's UC SEND ONLY over IPv4 and IPv6 (the only IPv6 vector
+// found). Each must parse with a good ICRC.
 struct IcrcVector {
   const char* name;
   const char* hex;

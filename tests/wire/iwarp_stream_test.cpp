@@ -290,8 +290,8 @@ struct CapturedStream {
 };
 
 std::string data_dir() {
-  const char* root = std::getenv("SOFTRNIC_SOURCE_ROOT");
-  return root ? std::string(root) + "/tests/data/iwarp/" : std::string();
+  const char* root = std::getenv("SOFTRNIC_TEST_DATA");
+  return root ? std::string(root) + "/iwarp/" : std::string();
 }
 
 std::vector<CapturedStream> captured_streams() {
@@ -324,7 +324,7 @@ MpaStreamOptions options_for(const CapturedStream& c) {
 }
 
 TEST(SiwCapture, EveryDirectionParsesCompletelyAndEveryMessageRebuildsExactly) {
-  ASSERT_NE(data_dir(), "") << "SOFTRNIC_SOURCE_ROOT is not set";
+  ASSERT_NE(data_dir(), "") << "SOFTRNIC_TEST_DATA is not set";
   const auto streams = captured_streams();
   ASSERT_EQ(streams.size(), 16u) << "streams.tsv from tests/data/iwarp/extract_streams.py";
   std::array<std::size_t, 8> seen{};
@@ -377,7 +377,7 @@ TEST(SiwCapture, EveryDirectionParsesCompletelyAndEveryMessageRebuildsExactly) {
 }
 
 TEST(SiwCapture, EveryDirectionGivesTheSameEventsAtEverySplit) {
-  ASSERT_NE(data_dir(), "") << "SOFTRNIC_SOURCE_ROOT is not set";
+  ASSERT_NE(data_dir(), "") << "SOFTRNIC_TEST_DATA is not set";
   const auto streams = captured_streams();
   ASSERT_FALSE(streams.empty());
   for (const CapturedStream& c : streams) {

@@ -1,26 +1,28 @@
 #!/usr/bin/env python3
-"""Extracts the TCP byte streams of the iWARP captures into .bin files for tests/wire/iwarp_test.cpp.
+"""Extracts the TCP byte streams of iWARP captures into .bin files for tests/wire/iwarp_stream_test.cpp.
 
-  extract_streams.py [SHARED_DIR]     (default: ../../../../shared relative to this file)
+  extract_streams.py [CAPTURE...]     (default: the four iwarp_*.pcap golden captures in ../pcaps)
 
-For every TCP connection of every capture below it writes, next to this script,
+For every TCP connection of every capture given it writes, next to this script,
   <capture>-c<N>-ini.bin   initiator -> responder bytes (starts with the MPA Request)
   <capture>-c<N>-rsp.bin   responder -> initiator bytes (starts with the MPA Reply)
 in sequence order (from SYN + 1; retransmitted bytes once), and streams.tsv with one line per file:
   file  start(request|reply)  crc(on|off)  fpdus  bytes
 where crc is the Reply's C flag and fpdus the count found by the small decoder here, so the C++
-parser is checked against an independent count. The crafted captures (iwarp_v2crc, iwarp_v1) are
-made by running shared/tools/craft_pcaps.py into a temporary directory. Standard library only.
+parser is checked against an independent count. The rows of the files written are replaced and
+the others kept: the iwarp_v2crc and iwarp_v1 streams come from a hand-made exchange (an MPA Rev 2
+connection with CRC and a Rev 1 one without, every RDMAP opcode once) and stay as they are.
+Standard library only.
 """
 import os
 import struct
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REAL = ["iwarp_rping.pcap", "iwarp_rping_crc.pcap", "iwarp_send.pcap", "iwarp_write.pcap"]
-CRAFTED = ["iwarp_v2crc.pcap", "iwarp_v1.pcap"]
+GOLDEN = [os.path.join(HERE, "..", "pcaps", name) for name in
+          ("iwarp_rping.pcap", "iwarp_rping_crc.pcap", "iwarp_send.pcap", "iwarp_write.pcap")]
+MANIFEST = os.path.join(HERE, "streams.tsv")
+HEADER = "# file\tstart\tcrc\tfpdus\tbytes  (written by extract_streams.py)\n"
 KEY_REQ, KEY_REP = b"MPA ID Req Frame", b"MPA ID Rep Frame"
 
 
@@ -120,19 +122,24 @@ def extract(path, out_dir, manifest):
 
 
 def main():
-    shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "..", "..", "shared")
+    captures = sys.argv[1:] or GOLDEN
     manifest = []
-    for name in REAL:
-        extract(os.path.join(shared, "pcaps", name), HERE, manifest)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, os.path.join(shared, "tools", "craft_pcaps.py"), tmp],
-                       check=True, stdout=subprocess.DEVNULL)
-        for name in CRAFTED:
-            extract(os.path.join(tmp, name), HERE, manifest)
-    with open(os.path.join(HERE, "streams.tsv"), "w") as f:
-        f.write("# file\tstart\tcrc\tfpdus\tbytes  (written by extract_streams.py)\n")
-        f.write("\n".join(manifest) + "\n")
-    print("wrote %d streams to %s" % (len(manifest), HERE))
+    for path in captures:
+        extract(path, HERE, manifest)
+    written = {row.split("\t")[0]: row for row in manifest}
+    rows = []
+    if os.path.exists(MANIFEST):
+        with open(MANIFEST) as f:
+            for line in f:
+                if line.startswith("#") or not line.strip():
+                    continue
+                name = line.split("\t")[0]
+                rows.append(written.pop(name, line.rstrip("\n")))
+    rows += [row for row in manifest if row.split("\t")[0] in written]
+    with open(MANIFEST, "w") as f:
+        f.write(HEADER)
+        f.write("\n".join(rows) + "\n")
+    print("wrote %d streams to %s (%d rows in streams.tsv)" % (len(manifest), HERE, len(rows)))
 
 
 if __name__ == "__main__":
