@@ -134,17 +134,7 @@ def main(argv):
         i = argv.index("--port")
         port = int(argv[i + 1])
         del argv[i:i + 2]
-    if argv == ["--selftest"]:
-        print(selftest())
-        return 0
-    if len(argv) != 1:
-        sys.stderr.write(__doc__)
-        return 2
-    try:
-        return check(argv[0], port)
-    except (OSError, pcapio.CaptureError) as e:
-        sys.stderr.write("icrc_check: %s\n" % e)
-        return 2
+    return pcapio.checker_main("icrc_check", __doc__, argv, lambda path: check(path, port), selftest)
 
 
 if __name__ == "__main__":

@@ -206,17 +206,7 @@ def selftest():
 
 
 def main(argv):
-    if argv == ["--selftest"]:
-        print(selftest())
-        return 0
-    if len(argv) != 1:
-        sys.stderr.write(__doc__)
-        return 2
-    try:
-        return check(argv[0])
-    except (OSError, pcapio.CaptureError) as e:
-        sys.stderr.write("mpa_check: %s\n" % e)
-        return 2
+    return pcapio.checker_main("mpa_check", __doc__, argv, check, selftest)
 
 
 if __name__ == "__main__":

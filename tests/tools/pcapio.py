@@ -8,6 +8,7 @@ Ethernet header carrying their protocol type, anything else None. l3(frame) walk
 tags and returns (ethertype, offset of the network header).
 """
 import struct
+import sys
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL = 113
@@ -97,3 +98,19 @@ def l3(frame):
     while et in (0x8100, 0x88A8, 0x9100) and len(frame) >= off + 4:
         et, off = struct.unpack_from("!H", frame, off + 2)[0], off + 4
     return et, off
+
+
+def checker_main(name, usage, argv, check, selftest):
+    """The checkers' command line: FILE (exit 0 clean, 1 a bad frame, 2 unreadable or usage) or
+    --selftest."""
+    if argv == ["--selftest"]:
+        print(selftest())
+        return 0
+    if len(argv) != 1:
+        sys.stderr.write(usage)
+        return 2
+    try:
+        return check(argv[0])
+    except (OSError, CaptureError) as e:
+        sys.stderr.write("%s: %s\n" % (name, e))
+        return 2
