@@ -36,6 +36,15 @@ need "$P/bin/softrnic" "$P/bin/ndkping" "$P/bin/ndkperf" \
   "$P/share/bash-completion/completions/softrnic" "$P/share/man/man1/softrnic.1" \
   "$P/share/man/man1/ndkping.1" "$P/share/man/man1/ndkperf.1"
 ls "$L"/libsoftrnic.so.0* > /dev/null 2>&1 || fail "libsoftrnic.so.0 (the soname) not installed"
+# The service: the unit under the prefix's systemd folder, naming the installed command, and the
+# example config in sysconfdir.
+unit=$(find "$root" -path '*/systemd/system/softrnic@.service' | head -1)
+if [ -z "$unit" ]; then
+  fail "softrnic@.service not installed"
+else
+  grep -q "^ExecStart=$prefix/bin/softrnic serve --config " "$unit" || fail "softrnic@.service does not run $prefix/bin/softrnic serve --config"
+fi
+[ -n "$(find "$root" -path '*/etc/softrnic/example.toml')" ] || fail "etc/softrnic/example.toml not installed"
 zsh_file=$(ls "$P"/share/zsh/*/_softrnic 2> /dev/null | head -1)
 [ -n "$zsh_file" ] || fail "zsh completion _softrnic not installed under share/zsh"
 n_src=$(ls "$src"/scenarios/*.toml | wc -l)
