@@ -29,6 +29,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# scripts/test.sh asks for the interop lab's guest image to be built beside the compile: the
+# first build takes minutes, mostly downloading and unpacking Debian packages, and the interop
+# test waits for it (guest_image.sh builds once, under a lock, into a cache outside the tree).
+if [ "${SOFTRNIC_PREBUILD_GUEST:-0}" = 1 ] && [ "$(id -u)" -eq 0 ]; then
+  tests/interop/guest_image.sh > "${TMPDIR:-/tmp}/softrnic-guest-image.log" 2>&1 < /dev/null &
+fi
+
 if [ ! -f build/build.ninja ]; then
   meson setup build "$@"
 elif [ $# -gt 0 ]; then

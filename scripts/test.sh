@@ -4,7 +4,7 @@
 # Usage: scripts/test.sh [meson test options, e.g. --suite roce]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+SOFTRNIC_PREBUILD_GUEST=1 scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 rm -f build/meson-logs/testlog.junit.xml
 meson test -C build --print-errorlogs "$@"
 rc=$?

@@ -64,10 +64,9 @@ if [ "$mode" = loopback ]; then
     ip -n "$lons" link set lo up mtu 1500  # Ethernet-sized segments, as on a real link
     ip netns exec "$lons" ethtool -K lo tso off gso off gro off >/dev/null 2>&1
   fi
-  for crc in on off; do
-    run "lo_v4_crc_$crc" "$lons" lo "$lons" "$lons" 127.0.0.1 127.0.0.1 8 "$crc"
-    run "lo_v6_crc_$crc" "$lons" lo "$lons" "$lons" ::1 ::1 128 "$crc"
-  done
+  # CRC on over IPv4, off over IPv6: each family and each CRC mode once, as on the veth.
+  run "lo_v4_crc_on" "$lons" lo "$lons" "$lons" 127.0.0.1 127.0.0.1 8 on
+  run "lo_v6_crc_off" "$lons" lo "$lons" "$lons" ::1 ::1 128 off
   verify_all
   exit $rc
 fi
