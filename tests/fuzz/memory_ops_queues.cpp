@@ -140,15 +140,7 @@ void Session::post_send(Input& in) {
       wr.inline_data[i] = static_cast<std::byte>(i * 7 + flags);
   }
   if (!q || !succeeded(side_[d].dev->post_send(*q->qp, wr), "post_send")) return;
-  if (!read_or_atomic) return;
-  PostedWr p;
-  p.kind = PostedWr::Kind::sink;
-  p.wr_id = wr.wr_id;
-  p.qpn = q->qpn;
-  p.posted_at = shadow_.next_event();
-  for (std::uint8_t i = 0; i < wr.num_sge; ++i)
-    p.sinks.push_back({wr.sg[i].lkey, wr.sg[i].addr, wr.sg[i].length});
-  shadow_.posted(d, std::move(p));
+  if (read_or_atomic) record_sinks(d, *q, wr.wr_id, false, wr.sg, wr.num_sge);
 }
 
 void Session::post_recv(Input& in) {
@@ -158,14 +150,18 @@ void Session::post_recv(Input& in) {
   wr.wr_id = next_wr_id();
   wr.num_sge = read_sges(in, d, in.u8() % 5, wr.sg);
   if (!q || !succeeded(side_[d].dev->post_recv(*q->qp, wr), "post_recv")) return;
+  record_sinks(d, *q, wr.wr_id, true, wr.sg, wr.num_sge);
+}
+
+void Session::record_sinks(int d, const QpSlot& q, std::uint64_t wr_id, bool recv,
+                           const std::array<roce::Sge, roce::kMaxSge>& sg, std::uint8_t num_sge) {
   PostedWr p;
   p.kind = PostedWr::Kind::sink;
-  p.recv = true;
-  p.wr_id = wr.wr_id;
-  p.qpn = q->qpn;
+  p.recv = recv;
+  p.wr_id = wr_id;
+  p.qpn = q.qpn;
   p.posted_at = shadow_.next_event();
-  for (std::uint8_t i = 0; i < wr.num_sge; ++i)
-    p.sinks.push_back({wr.sg[i].lkey, wr.sg[i].addr, wr.sg[i].length});
+  for (std::uint8_t i = 0; i < num_sge; ++i) p.sinks.push_back({sg[i].lkey, sg[i].addr, sg[i].length});
   shadow_.posted(d, std::move(p));
 }
 

@@ -197,6 +197,9 @@ class Session {
                          std::array<roce::Sge, roce::kMaxSge>& sg);
   void post_send(Input& in);
   void post_recv(Input& in);
+  // Tells the shadow that a posted WR (a READ/atomic or a receive) may write its SGEs.
+  void record_sinks(int d, const QpSlot& q, std::uint64_t wr_id, bool recv,
+                    const std::array<roce::Sge, roce::kMaxSge>& sg, std::uint8_t num_sge);
 
   // The wire (memory_ops_frames.cpp).
   void delivered(int side, const Packet& pkt);
