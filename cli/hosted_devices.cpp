@@ -73,6 +73,7 @@ Result<std::unique_ptr<HostedDevices>> HostedDevices::open(
   h->set_ = std::make_unique<transport::DeviceSet>(so);
   if (auto r = h->set_->build(h->specs_, h->clock_); !r) return std::unexpected(r.error());
   h->refresh_pollers();
+  h->pump_ = std::make_unique<DevicePump>([d = h.get()] { return d->poll(); });
   return h;
 }
 

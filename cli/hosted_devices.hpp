@@ -4,7 +4,8 @@
 // --config a command falls back to its own documented default spec.
 //
 // The devices live in this process, each with a control socket (so `softrnic stats/capture/
-// devinfo` reach them from another shell), and are polled on the caller's thread by poll().
+// devinfo` reach them from another shell), and are polled on the caller's thread by poll(), and
+// by every wait of that thread (device_pump.hpp) while the command waits on something else.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 
 #include "base/clock.hpp"
 #include "base/result.hpp"
+#include "device_pump.hpp"
 #include "factory/device_set.hpp"
 #include "factory/device_spec.hpp"
 
@@ -82,6 +84,7 @@ class HostedDevices {
   std::vector<transport::DeviceSpec> specs_;
   std::unique_ptr<transport::DeviceSet> set_;
   std::size_t selected_ = 0;
+  std::unique_ptr<DevicePump> pump_;  // last: unregistered before the devices go
 };
 
 }  // namespace softrnic::cli

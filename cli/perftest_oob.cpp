@@ -13,10 +13,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "base/bytes.hpp"
+#include "device_pump.hpp"
+#include "socket_util.hpp"
 
 namespace softrnic::cli::perftest {
 namespace {
@@ -27,7 +28,7 @@ std::string errno_text() { return std::strerror(errno); }
 
 class TcpChannel final : public Channel {
  public:
-  TcpChannel(int fd, const TcpOptions& o) : fd_(fd), timeout_(o.timeout), idle_(o.idle) {}
+  TcpChannel(int fd, const TcpOptions& o) : fd_(fd), timeout_(o.timeout) {}
   ~TcpChannel() override { ::close(fd_); }
 
   Result<void> write(std::span<const std::byte> m) override {
@@ -46,8 +47,7 @@ class TcpChannel final : public Channel {
     const auto deadline = Clk::now() + timeout_;
     while (done < m.size()) {
       pollfd p{fd_, POLLIN, 0};
-      if (idle_) idle_();
-      const int r = ::poll(&p, 1, idle_ ? 0 : 100);
+      const int r = pumped_poll({&p, 1}, 100);
       if (r < 0 && errno != EINTR) return make_error(Errc::io_error, "out-of-band poll: " + errno_text());
       if (r <= 0) {
         if (Clk::now() > deadline)
@@ -69,7 +69,6 @@ class TcpChannel final : public Channel {
  private:
   int fd_;
   std::chrono::milliseconds timeout_;
-  std::function<void()> idle_;
 };
 
 Result<addrinfo*> resolve(const std::string& host, std::uint16_t port, bool passive) {
@@ -92,27 +91,19 @@ void put_hex(char*& p, std::uint64_t v, int width) {
 
 Result<std::unique_ptr<Channel>> tcp_connect(const std::string& host, std::uint16_t port,
                                              const TcpOptions& o) {
-  auto res = resolve(host, port, false);
-  if (!res) return std::unexpected(res.error());
   const auto deadline = Clk::now() + o.timeout;
   std::string last = "no address";
   for (;;) {
-    for (addrinfo* a = *res; a != nullptr; a = a->ai_next) {
-      const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-      if (fd < 0) continue;
-      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-        const int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        ::freeaddrinfo(*res);
-        return std::unique_ptr<Channel>(new TcpChannel(fd, o));
-      }
-      last = errno_text();
-      ::close(fd);
+    auto fd = cli::tcp_connect(host, port, deadline);
+    if (fd) {
+      const int one = 1;
+      ::setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return std::unique_ptr<Channel>(new TcpChannel(fd->release(), o));
     }
-    if (Clk::now() > deadline || (o.stop && o.stop())) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    last = fd.error().message;
+    if (fd.error().code == Errc::not_found || Clk::now() > deadline || (o.stop && o.stop())) break;
+    pumped_sleep(std::chrono::milliseconds(100));
   }
-  ::freeaddrinfo(*res);
   return make_error(Errc::io_error, "could not connect to " + host + " port " + std::to_string(port) +
                                        " within " + std::to_string(o.timeout.count() / 1000) +
                                        " s (" + last + ")");
@@ -146,7 +137,7 @@ Result<std::unique_ptr<Channel>> tcp_accept(const std::string& bind_address, std
   const auto deadline = Clk::now() + o.wait;
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, 100);
+    const int r = pumped_poll({&p, 1}, 100);
     if (r > 0) break;
     if (o.stop && o.stop()) {
       ::close(fd);

@@ -91,10 +91,9 @@ struct TcpOptions {
   std::chrono::milliseconds timeout{15000};
   std::chrono::milliseconds wait{0};
   std::function<bool()> stop;  // polled while waiting (Ctrl-C)
-  // Runs while a read waits: the device must keep answering its peer (ACKs, Read responses)
-  // while the side that is not posting anything waits here for the next message.
-  std::function<void()> idle;
 };
+// Every wait polls the calling thread's devices (device_pump.hpp): the side that is not posting
+// anything must keep answering its peer (ARP/ND, ACKs, Read responses) while it waits here.
 [[nodiscard]] Result<std::unique_ptr<Channel>> tcp_connect(const std::string& host,
                                                            std::uint16_t port,
                                                            const TcpOptions& o);

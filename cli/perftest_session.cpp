@@ -113,7 +113,7 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
   std::unique_ptr<pt::Channel> channel;
   pt::CmLink link(f, timeout, stop);
   if (!c.rdma_cm) {
-    pt::TcpOptions o{timeout, wait, stop, [&f] { f.poll(); }};
+    pt::TcpOptions o{timeout, wait, stop};
     auto ch = client ? pt::tcp_connect(c.host, c.port, o)
                      : pt::tcp_accept(c.source_ip, c.port, o);
     if (!ch) return failed(ch.error().message);

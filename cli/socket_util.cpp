@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "engine/gid_table.hpp"
+#include "device_pump.hpp"
 #include "interrupt.hpp"
 
 namespace softrnic::cli {
@@ -39,7 +40,7 @@ Result<void> wait_fd(int fd, short events, SteadyTime deadline, const std::strin
     if (interrupted()) return make_error(Errc::io_error, "interrupted while waiting for " + what);
     if (Clk::now() >= deadline) return make_error(Errc::io_error, "timeout waiting for " + what);
     pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, slice_until(deadline));
+    const int n = pumped_poll({&p, 1}, slice_until(deadline));
     if (n > 0) return {};
     if (n < 0 && errno != EINTR) return make_error(Errc::io_error, "poll: " + errno_text(errno));
   }
