@@ -79,7 +79,9 @@ std::string format_summary(const capture::DecodeSummary& s) {
                      " records: RoCEv2 " + std::to_string(s.roce) + " (ICRC ok " +
                      std::to_string(s.icrc_ok) + ", bad " + std::to_string(s.icrc_bad) +
                      "), iWARP " + std::to_string(s.iwarp) + " (CRC bad " +
-                     std::to_string(s.crc_bad) + "), malformed " + std::to_string(s.malformed);
+                     std::to_string(s.crc_bad) + "), ARP " + std::to_string(s.arp) + ", ND " +
+                     std::to_string(s.nd) + ", other " + std::to_string(s.other) + ", malformed " +
+                     std::to_string(s.malformed);
   if (s.snapped != 0) line += ", cut by snap length (not checked) " + std::to_string(s.snapped);
   return line;
 }

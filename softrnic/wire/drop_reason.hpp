@@ -20,6 +20,7 @@ namespace softrnic::wire {
   X(ipv6_truncated)              \
   X(ipv6_bad_version)            \
   X(ipv6_extension_header)       \
+  X(ipv6_fragment)               \
   X(ipv6_bad_length)             \
   X(udp_truncated)               \
   X(udp_bad_length)              \
@@ -53,6 +54,25 @@ constexpr std::string_view counter_name(DropReason r) {
     case DropReason::count_: break;
   }
   return "rx_drop_unknown";
+}
+
+// True for the reasons that judge a RoCEv2 packet itself (a UDP datagram to the RoCEv2 port whose
+// UDP header or transport is bad); false for frames whose Ethernet, IP, TCP, ARP or ICMPv6 layer is
+// bad, which may be anyone's traffic.
+constexpr bool is_roce_reason(DropReason r) {
+  switch (r) {
+    case DropReason::udp_bad_length:
+    case DropReason::udp_bad_checksum:
+    case DropReason::bth_truncated:
+    case DropReason::bad_tver:
+    case DropReason::bad_opcode:
+    case DropReason::ext_header_truncated:
+    case DropReason::pad_exceeds_payload:
+    case DropReason::bad_icrc:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The reason without the counter prefix, for messages.

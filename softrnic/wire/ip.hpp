@@ -31,6 +31,12 @@ namespace ipproto {
 inline constexpr std::uint8_t kTcp = 6;
 inline constexpr std::uint8_t kUdp = 17;
 inline constexpr std::uint8_t kIcmpv6 = 58;
+// IPv6 extension headers (RFC 8200 4, RFC 4302).
+inline constexpr std::uint8_t kHopByHop = 0;
+inline constexpr std::uint8_t kRouting = 43;
+inline constexpr std::uint8_t kFragment = 44;
+inline constexpr std::uint8_t kAuthentication = 51;
+inline constexpr std::uint8_t kDestOptions = 60;
 }  // namespace ipproto
 
 template <std::size_t N>

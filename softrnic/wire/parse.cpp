@@ -34,6 +34,37 @@ constexpr bool is_ipv6_extension(std::uint8_t nh) {
   }
 }
 
+// Walks the extension headers a host meets in practice (RFC 8200 4.3-4.6: Hop-by-Hop, Routing,
+// Fragment, Destination Options; RFC 4302: AH) from `off` to the upper-layer header, leaving off
+// and nh on it. Returns false when the chain ends in a header that is not walked (ESP, mobility,
+// HIP, experimental) or in a Routing header with segments left (the packet is not at its final
+// destination): the frame is then "other". Errors: a header past the datagram or a chain longer
+// than kMaxIpv6Extensions (ipv6_extension_header), a fragment (ipv6_fragment; an atomic fragment,
+// offset 0 without M, RFC 6946, is a whole packet).
+constexpr int kMaxIpv6Extensions = 8;
+std::expected<bool, DropReason> walk_ipv6_extensions(ConstByteSpan frame, std::size_t end,
+                                                     std::size_t& off, std::uint8_t& nh) {
+  for (int i = 0; i <= kMaxIpv6Extensions; ++i) {
+    if (nh != ipproto::kHopByHop && nh != ipproto::kRouting && nh != ipproto::kFragment &&
+        nh != ipproto::kDestOptions && nh != ipproto::kAuthentication)
+      return !is_ipv6_extension(nh);
+    if (i == kMaxIpv6Extensions || end - off < 8) return Unexpected(DropReason::ipv6_extension_header);
+    const std::uint8_t next = load_u8(frame, off);
+    std::size_t len = (std::size_t{load_u8(frame, off + 1)} + 1) * 8;
+    if (nh == ipproto::kFragment) {
+      len = 8;
+      if ((load_be16(frame, off + 2) & 0xfff9) != 0) return Unexpected(DropReason::ipv6_fragment);
+    } else if (nh == ipproto::kAuthentication) {
+      len = (std::size_t{load_u8(frame, off + 1)} + 2) * 4;
+    }
+    if (len > end - off) return Unexpected(DropReason::ipv6_extension_header);
+    if (nh == ipproto::kRouting && load_u8(frame, off + 3) != 0) return false;
+    off += len;
+    nh = next;
+  }
+  return Unexpected(DropReason::ipv6_extension_header);
+}
+
 // Parses BTH .. ICRC inside `bytes` (starting at bth_off, ending at end, ICRC included).
 // The ICRC verdict is filled in by the caller, who knows the IP header.
 std::expected<RoceInfo, DropReason> parse_transport(ConstByteSpan bytes, std::size_t bth_off,
@@ -114,6 +145,7 @@ std::expected<ParsedFrame, DropReason> parse_impl(ConstByteSpan frame, std::byte
     p.ip_end = off + total;
     p.l4_off = off + Ipv4View::kSize;
     l4proto = ip4->protocol();
+    p.l4_proto = l4proto;
     pseudo = pseudo_sum_v4(ip4->src(), ip4->dst(), l4proto,
                            static_cast<std::uint16_t>(total - Ipv4View::kSize));
   } else if (type == ethertype::kIpv6) {
@@ -122,12 +154,19 @@ std::expected<ParsedFrame, DropReason> parse_impl(ConstByteSpan frame, std::byte
     if (ip6->version() != 6) return Unexpected(DropReason::ipv6_bad_version);
     const std::size_t plen = ip6->payload_length();
     if (plen > frame.size() - off - Ipv6View::kSize) return Unexpected(DropReason::ipv6_bad_length);
-    if (is_ipv6_extension(ip6->next_header())) return Unexpected(DropReason::ipv6_extension_header);
     p.ip_version = 6;
     p.ip_end = off + Ipv6View::kSize + plen;
     p.l4_off = off + Ipv6View::kSize;
     l4proto = ip6->next_header();
-    pseudo = pseudo_sum_v6(ip6->src(), ip6->dst(), l4proto, static_cast<std::uint32_t>(plen));
+    auto walked = walk_ipv6_extensions(frame, p.ip_end, p.l4_off, l4proto);
+    if (!walked) return Unexpected(walked.error());
+    p.l4_proto = l4proto;
+    if (!*walked) {
+      p.proto = Proto::other;
+      return p;
+    }
+    pseudo = pseudo_sum_v6(ip6->src(), ip6->dst(), l4proto,
+                           static_cast<std::uint32_t>(p.ip_end - p.l4_off));
   } else {
     p.proto = Proto::other;
     return p;
@@ -137,21 +176,25 @@ std::expected<ParsedFrame, DropReason> parse_impl(ConstByteSpan frame, std::byte
   if (l4proto == ipproto::kUdp) {
     if (l4.size() < UdpView::kSize) return Unexpected(DropReason::udp_truncated);
     const auto udp = p.udp();
-    if (udp.length() != l4.size()) return Unexpected(DropReason::udp_bad_length);
-    if (auto bad = check_udp_checksum(pseudo, l4)) return Unexpected(*bad);
-    if (udp.dst_port() != opts.roce_port) {
+    if (udp.dst_port() != opts.roce_port) {  // not ours: whatever it holds is not judged
       p.proto = Proto::other;
       return p;
     }
+    if (udp.length() != l4.size()) return Unexpected(DropReason::udp_bad_length);
+    if (auto bad = check_udp_checksum(pseudo, l4)) return Unexpected(*bad);
     auto roce = parse_transport(frame, p.l4_off + UdpView::kSize, p.ip_end);
     if (!roce) return Unexpected(roce.error());
     p.roce = *roce;
     p.proto = p.ip_version == 4 ? Proto::roce_v4 : Proto::roce_v6;
     const std::size_t ip_hdr = p.ip_version == 4 ? Ipv4View::kSize : Ipv6View::kSize;
     const auto icrc_end = p.ip_end - kIcrcSize;
+    // IPv6 extension headers are not covered (they may be added or changed on the way, as the
+    // ICRC's masked fields may); the IPv6 header is, as sent.
+    const bool contiguous = p.l4_off == off + ip_hdr;
     const std::uint32_t want =
-        owned ? icrc_in_place(ByteSpan(owned + off, icrc_end - off), ip_hdr)
-              : icrc(frame.subspan(off, ip_hdr), frame.subspan(p.l4_off, icrc_end - p.l4_off));
+        owned && contiguous
+            ? icrc_in_place(ByteSpan(owned + off, icrc_end - off), ip_hdr)
+            : icrc(frame.subspan(off, ip_hdr), frame.subspan(p.l4_off, icrc_end - p.l4_off));
     p.roce.icrc_ok = want == p.roce.icrc_wire;
     if (!p.roce.icrc_ok && opts.drop_bad_icrc) return Unexpected(DropReason::bad_icrc);
     return p;

@@ -67,6 +67,9 @@ struct ParsedFrame {
     return view_unchecked<VlanView>(frame, 14);
   }
   std::uint8_t ip_version = 0;  // 4 or 6 when an IP header was parsed, else 0
+  // The upper-layer protocol at l4_off: IPv4's protocol, or IPv6's last next header after the
+  // extension headers walked (parse.cpp); on an "other" IPv6 frame, the header the walk stopped at.
+  std::uint8_t l4_proto = 0;
   Ipv4View ipv4() const { return view_unchecked<Ipv4View>(frame, l3_off); }
   Ipv6View ipv6() const { return view_unchecked<Ipv6View>(frame, l3_off); }
   UdpView udp() const { return view_unchecked<UdpView>(frame, l4_off); }

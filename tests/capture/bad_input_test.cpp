@@ -111,6 +111,40 @@ Frame with_vlan(const Frame& untagged, std::uint16_t outer_tpid, std::uint16_t i
   return f;
 }
 
+// Inserts an IPv6 extension header of `type` (its body after the next-header byte) right after
+// the IPv6 header, fixing the chain and the payload length; the RoCEv2 ICRC is recomputed as the
+// parser defines it (the 40-byte IPv6 header as sent, extension headers not covered).
+Frame with_ipv6_extension(const Frame& f, std::uint8_t type, std::vector<std::uint8_t> body) {
+  Frame g(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(kL4v6));
+  g.push_back(std::byte{get(f, kL3 + 6)});
+  for (auto b : body) g.push_back(std::byte{b});
+  g.insert(g.end(), f.begin() + static_cast<std::ptrdiff_t>(kL4v6), f.end());
+  put(g, kL3 + 6, type);
+  put16(g, kL3 + 4, static_cast<std::uint16_t>(load_be16(f, kL3 + 4) + 1 + body.size()));
+  return g;
+}
+// The UDP checksum of a datagram at udp_off in an IPv6 frame (after its ICRC changed).
+void fix_udp_checksum_v6(std::vector<std::byte>& f, std::size_t udp_off) {
+  wire::Ipv6Addr src, dst;
+  for (std::size_t i = 0; i < 16; ++i) {
+    src[i] = load_u8(f, 14 + 8 + i);
+    dst[i] = load_u8(f, 14 + 24 + i);
+  }
+  store_be16(f, udp_off + 6, 0);
+  const ConstByteSpan udp = ConstByteSpan(f).subspan(udp_off);
+  const std::uint16_t c = wire::ones_fold(
+      wire::ones_sum(udp, wire::pseudo_sum_v6(src, dst, 17, static_cast<std::uint32_t>(udp.size()))));
+  store_be16(f, udp_off + 6, c == 0 ? 0xffff : c);
+}
+void fix_icrc_v6(Frame& f, std::size_t udp_off) {
+  const auto c = wire::icrc(ConstByteSpan(f).subspan(kL3, 40),
+                            ConstByteSpan(f).subspan(udp_off, f.size() - 4 - udp_off));
+  store_le32(f, f.size() - 4, c);
+  fix_udp_checksum_v6(f, udp_off);
+}
+// An 8-byte Hop-by-Hop (or Destination Options) header with a router alert option and padding.
+const std::vector<std::uint8_t> kRouterAlert = {0, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00};
+
 struct BadCase {
   std::string name;
   Frame frame;
@@ -177,11 +211,15 @@ std::vector<BadCase> bad_cases() {
     add("IPv6 ethertype, version 4", f, DropReason::ipv6_bad_version);
   }
   {
-    Frame f = send6;
-    put(f, kL3 + 6, 0);  // hop-by-hop options
-    add("IPv6 hop-by-hop header", f, DropReason::ipv6_extension_header);
-    put(f, kL3 + 6, 44);
-    add("IPv6 fragment header", f, DropReason::ipv6_extension_header);
+    Frame f = with_ipv6_extension(send6, 0, {0x0a, 1, 4, 0, 0, 0, 0});  // claims 88 bytes
+    add("IPv6 hop-by-hop header past the datagram", f, DropReason::ipv6_extension_header);
+    f = send6;
+    for (int i = 0; i < 9; ++i) f = with_ipv6_extension(f, 60, {0, 1, 4, 0, 0, 0, 0});
+    add("nine IPv6 destination options headers", f, DropReason::ipv6_extension_header);
+    f = with_ipv6_extension(send6, 44, {0, 0x00, 0x01, 0, 0, 0, 7});  // M set
+    add("IPv6 fragment header, more fragments", f, DropReason::ipv6_fragment);
+    f = with_ipv6_extension(send6, 44, {0, 0x00, 0x10, 0, 0, 0, 7});  // offset 2
+    add("IPv6 fragment header, offset 16", f, DropReason::ipv6_fragment);
   }
   {
     Frame f = send6;
@@ -294,6 +332,73 @@ TEST(BadInput, EveryDropReasonHasAHandMadeFrame) {
     const auto r = static_cast<DropReason>(i);
     EXPECT_TRUE(seen.contains(r)) << "no test frame for " << wire::drop_reason_name(r);
   }
+}
+
+TEST(Ipv6Extensions, RoceIsDecodedThroughTheHeadersAHostSends) {
+  const Frame send6 = roce(wire::IpVersion::v6, 0x04, 8);
+  const std::size_t udp_at = kL4v6 + 8;
+  struct Case {
+    const char* name;
+    Frame f;
+    std::size_t udp;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"hop-by-hop router alert", with_ipv6_extension(send6, 0, kRouterAlert), udp_at});
+  cases.push_back({"destination options", with_ipv6_extension(send6, 60, kRouterAlert), udp_at});
+  cases.push_back({"atomic fragment", with_ipv6_extension(send6, 44, {0, 0, 0, 0, 0, 0, 9}), udp_at});
+  cases.push_back({"routing, no segments left",
+                   with_ipv6_extension(send6, 43, {0, 4, 0, 0, 0, 0, 0}), udp_at});
+  cases.push_back({"hop-by-hop then destination options",
+                   with_ipv6_extension(with_ipv6_extension(send6, 60, kRouterAlert), 0, kRouterAlert),
+                   udp_at + 8});
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    fix_icrc_v6(c.f, c.udp);
+    const Frame exact(c.f);
+    const auto p = wire::parse_frame(exact);
+    ASSERT_TRUE(p.has_value()) << wire::drop_reason_name(p.error());
+    EXPECT_EQ(p->proto, wire::Proto::roce_v6);
+    EXPECT_EQ(p->l4_off, c.udp);
+    EXPECT_EQ(p->l4_proto, wire::ipproto::kUdp);
+    EXPECT_TRUE(p->roce.icrc_ok);
+    EXPECT_EQ(p->bth().opcode(), 0x04);
+    EXPECT_EQ(p->payload().size(), 8u);
+    // The engine's in-place parse agrees.
+    Frame owned(c.f);
+    const auto q = wire::parse_owned_frame(owned);
+    ASSERT_TRUE(q.has_value());
+    EXPECT_TRUE(q->roce.icrc_ok);
+    // A flipped payload byte is still caught through the headers.
+    Frame bad(c.f);
+    put(bad, bad.size() - 6, get(bad, bad.size() - 6) ^ 0x01);
+    fix_udp_checksum_v6(bad, c.udp);
+    const auto b = wire::parse_frame(bad);
+    ASSERT_FALSE(b.has_value());
+    EXPECT_EQ(b.error(), DropReason::bad_icrc);
+  }
+}
+
+TEST(Ipv6Extensions, WhatIsNotForUsIsOtherNotDropped) {
+  const Frame send6 = roce(wire::IpVersion::v6, 0x04, 8);
+  // Routing header with a segment left: not at its final destination yet.
+  auto p = wire::parse_frame(with_ipv6_extension(send6, 43, {2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                              0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->proto, wire::Proto::other);
+  EXPECT_EQ(p->l4_proto, wire::ipproto::kRouting);
+  // ESP: nothing beyond it can be read.
+  Frame esp(send6);
+  put(esp, kL3 + 6, 50);
+  p = wire::parse_frame(esp);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->proto, wire::Proto::other);
+  // UDP to another port with a length that does not match: not ours to judge.
+  Frame dns(send6);
+  put16(dns, kL4v6 + 2, 53);
+  put16(dns, kL4v6 + 4, 9);
+  p = wire::parse_frame(dns);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->proto, wire::Proto::other);
 }
 
 TEST(BadInput, BadIcrcIsReportedNotDroppedWhenAskedTo) {

@@ -133,6 +133,23 @@ TEST(SoftrnicCli, DecodeOfACorruptedIcrcFailsAndNamesFrameFiveOnly) {
   EXPECT_EQ(softrnic("decode " + test::shell_quote(dir.file("roce_v4.pcap")), dir).exit_status, 0);
 }
 
+TEST(SoftrnicCli, DecodeOfAnOrdinaryHostsCaptureExitsZeroAndCountsWhatItHolds) {
+  test::TempDir dir;
+  const std::string pcap = dir.file("chatter.pcap");
+  ASSERT_TRUE(test::write_host_chatter(pcap));
+  std::string err;
+  const auto r = softrnic("decode " + test::shell_quote(pcap), dir, &err);
+  EXPECT_EQ(r.exit_status, 0) << r.output << err;
+  EXPECT_NE(err.find("7 frames, 7 records: RoCEv2 2 (ICRC ok 2, bad 0), iWARP 0 (CRC bad 0), ARP 1, "
+                     "ND 1, other 3, malformed 0"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(r.output.find("malformed"), std::string::npos) << r.output;
+
+  ASSERT_TRUE(test::write_host_chatter(pcap, true));
+  EXPECT_EQ(softrnic("decode " + test::shell_quote(pcap), dir).exit_status, 1);
+}
+
 TEST(SoftrnicCli, DecodeOfAFileThatIsNotACaptureFailsWithAClearError) {
   test::TempDir dir;
   const std::string path = dir.file("readme.txt");

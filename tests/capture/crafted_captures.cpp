@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "capture/pcap_file.hpp"
+#include "wire/crc.hpp"
+#include "wire/ip.hpp"
 #include "wire/build.hpp"
 #include "wire/mpa.hpp"
 #include "wire/mpa_fpdu.hpp"
@@ -83,7 +85,6 @@ class RoceFrames {
 
   std::vector<Frame> frames;
 
- private:
   static constexpr wire::Ipv4Addr kIpA = {198, 18, 0, 1};
   static constexpr wire::Ipv4Addr kIpB = {198, 18, 0, 2};
 };
@@ -194,7 +195,6 @@ class TcpConnection {
 
   std::vector<Frame> frames;
 
- private:
   static constexpr wire::Ipv4Addr kIpA = {198, 18, 1, 1};
   static constexpr wire::Ipv4Addr kIpB = {198, 18, 1, 2};
   static constexpr std::uint16_t kPortA = 40001;
@@ -292,6 +292,152 @@ bool write_crafted_iwarp(const std::string& path, int mpa_revision, bool crc) {
     if (!c.segment(fpdus[i].second, kPsh | kAck, payloads[2 + i])) return false;
   }
   return write_frames(path, c.frames);
+}
+
+namespace {
+
+constexpr wire::Ipv6Addr kLinkLocal = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+constexpr std::size_t kL3 = 14, kL4v6 = kL3 + 40;
+
+// An Ethernet + IPv6 frame to a multicast group with `upper` after the IPv6 header (extension
+// headers included in it), hop limit 1 or 255.
+Frame ipv6_multicast(const wire::Ipv6Addr& dst, std::uint8_t next, std::uint8_t hops,
+                     const std::vector<std::uint8_t>& upper) {
+  Frame f(kL4v6 + upper.size());
+  const wire::MacAddr mac = {0x33, 0x33, dst[12], dst[13], dst[14], dst[15]};
+  for (std::size_t i = 0; i < 6; ++i) {
+    f[i] = std::byte{mac[i]};
+    f[6 + i] = std::byte{kMacA[i]};
+  }
+  store_be16(f, 12, 0x86dd);
+  store_be32(f, kL3, 0x60000000);
+  store_be16(f, kL3 + 4, static_cast<std::uint16_t>(upper.size()));
+  store_u8(f, kL3 + 6, next);
+  store_u8(f, kL3 + 7, hops);
+  for (std::size_t i = 0; i < 16; ++i) {
+    f[kL3 + 8 + i] = std::byte{kLinkLocal[i]};
+    f[kL3 + 24 + i] = std::byte{dst[i]};
+  }
+  for (std::size_t i = 0; i < upper.size(); ++i) f[kL4v6 + i] = std::byte{upper[i]};
+  return f;
+}
+
+// Fills the ICMPv6 checksum (at icmp_off + 2) over the pseudo-header of the final destination.
+void fix_icmpv6_checksum(Frame& f, std::size_t icmp_off) {
+  wire::Ipv6Addr src, dst;
+  for (std::size_t i = 0; i < 16; ++i) {
+    src[i] = load_u8(f, kL3 + 8 + i);
+    dst[i] = load_u8(f, kL3 + 24 + i);
+  }
+  const auto len = static_cast<std::uint32_t>(f.size() - icmp_off);
+  const ConstByteSpan icmp = ConstByteSpan(f).subspan(icmp_off);
+  store_be16(f, icmp_off + 2, wire::ones_fold(wire::ones_sum(icmp, wire::pseudo_sum_v6(src, dst, 58, len))));
+}
+
+// An 8-byte Hop-by-Hop or Destination Options header: router alert (MLD) and a PadN.
+std::vector<std::uint8_t> router_alert(std::uint8_t next) { return {next, 0, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00}; }
+
+// The UDP checksum of a datagram at udp_off in an IPv6 frame (after its ICRC changed).
+void fix_udp_checksum_v6(std::vector<std::byte>& f, std::size_t udp_off) {
+  wire::Ipv6Addr src, dst;
+  for (std::size_t i = 0; i < 16; ++i) {
+    src[i] = load_u8(f, 14 + 8 + i);
+    dst[i] = load_u8(f, 14 + 24 + i);
+  }
+  store_be16(f, udp_off + 6, 0);
+  const ConstByteSpan udp = ConstByteSpan(f).subspan(udp_off);
+  const std::uint16_t c = wire::ones_fold(
+      wire::ones_sum(udp, wire::pseudo_sum_v6(src, dst, 17, static_cast<std::uint32_t>(udp.size()))));
+  store_be16(f, udp_off + 6, c == 0 ? 0xffff : c);
+}
+
+// Puts extension headers (each with its own next-header byte, the last naming UDP) between the
+// IPv6 header and the UDP header of a RoCEv2 frame, and recomputes the ICRC.
+Frame behind_extensions(const Frame& roce, std::uint8_t first, const std::vector<std::uint8_t>& ext) {
+  Frame f(roce.begin(), roce.begin() + kL4v6);
+  for (auto b : ext) f.push_back(std::byte{b});
+  f.insert(f.end(), roce.begin() + kL4v6, roce.end());
+  store_u8(f, kL3 + 6, first);
+  store_be16(f, kL3 + 4, static_cast<std::uint16_t>(load_be16(roce, kL3 + 4) + ext.size()));
+  const std::size_t udp = kL4v6 + ext.size();
+  store_le32(f, f.size() - 4,
+             wire::icrc(ConstByteSpan(f).subspan(kL3, 40), ConstByteSpan(f).subspan(udp, f.size() - 4 - udp)));
+  fix_udp_checksum_v6(f, udp);
+  return f;
+}
+
+}  // namespace
+
+bool write_host_chatter(const std::string& path, bool bad_icrc) {
+  std::vector<Frame> frames;
+  // MLDv2 report: HBH(router alert, next 58), ICMPv6 type 143, one record: change to exclude
+  // nothing (mode 4) for ff02::1:ff00:1.
+  std::vector<std::uint8_t> mld = router_alert(58);
+  const std::vector<std::uint8_t> report = {143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0,
+                                            0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, 0, 0, 0x01};
+  mld.insert(mld.end(), report.begin(), report.end());
+  constexpr wire::Ipv6Addr kMldv2Routers = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16};
+  frames.push_back(ipv6_multicast(kMldv2Routers, 0, 1, mld));
+  fix_icmpv6_checksum(frames.back(), kL4v6 + 8);
+  // Router solicitation with a source link-layer address option.
+  constexpr wire::Ipv6Addr kAllRouters = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
+  frames.push_back(ipv6_multicast(kAllRouters, 58, 255,
+                                  {133, 0, 0, 0, 0, 0, 0, 0, 1, 1, kMacA[0], kMacA[1], kMacA[2], kMacA[3],
+                                   kMacA[4], kMacA[5]}));
+  fix_icmpv6_checksum(frames.back(), kL4v6);
+
+  wire::ArpSpec arp;
+  arp.eth.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  arp.sha = kMacA;
+  arp.spa = RoceFrames::kIpA;
+  arp.tpa = RoceFrames::kIpB;
+  frames.emplace_back(14 + 28);
+  if (!wire::build_arp(arp, frames.back())) {
+    ADD_FAILURE() << "ARP frame";
+    return false;
+  }
+  wire::NdSpec nd;
+  nd.ip.version = wire::IpVersion::v6;
+  nd.ip.src = {0xfd, 0x00, 0x50, 0x52, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+  nd.target = {0xfd, 0x00, 0x50, 0x52, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
+  nd.ip.dst = wire::solicited_node(nd.target);
+  nd.ip.ttl = 255;
+  nd.link_addr = kMacA;
+  frames.emplace_back(14 + 40 + 32);
+  if (!wire::build_nd(nd, frames.back())) {
+    ADD_FAILURE() << "ND frame";
+    return false;
+  }
+
+  RoceFrames r;
+  auto send = with(r.spec(true), 0x04, 0x2000, true);
+  send.ip.version = wire::IpVersion::v6;
+  send.ip.src = nd.ip.src;
+  send.ip.dst = nd.target;
+  send.udp_checksum = wire::UdpChecksum::compute;
+  const auto data = pattern(64, 5);
+  send.payload = data;
+  if (!r.add(send)) return false;
+  frames.push_back(behind_extensions(r.frames.back(), 0, router_alert(17)));
+  if (bad_icrc) {
+    frames.back().back() ^= std::byte{0x01};
+    fix_udp_checksum_v6(frames.back(), kL4v6 + 8);  // the UDP layer is sound, the ICRC is not
+  }
+
+  // A UDP datagram to port 53 (its bytes happen to be a RoCEv2 packet's: not ours to judge).
+  auto dns = with(r.spec(true), 0x04, 0x1fff, true);
+  dns.payload = data;
+  if (!r.add(dns)) return false;
+  frames.push_back(r.frames.back());
+  store_be16(frames.back(), kL3 + 20 + 2, 53);
+
+  send.bth.psn = Psn(0x2001);
+  if (!r.add(send)) return false;
+  auto two = router_alert(60);
+  const auto dest = router_alert(17);
+  two.insert(two.end(), dest.begin(), dest.end());
+  frames.push_back(behind_extensions(r.frames.back(), 0, two));
+  return write_frames(path, frames);
 }
 
 }  // namespace softrnic::test

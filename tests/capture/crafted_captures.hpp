@@ -25,4 +25,12 @@ bool write_crafted_roce(const std::string& path, std::size_t bad_icrc_frame = 0)
 // frames and a CRC32c in every FPDU; else the CRC fields are zero.
 bool write_crafted_iwarp(const std::string& path, int mpa_revision, bool crc);
 
+// What an ordinary host's capture holds next to RDMA traffic, 7 frames:
+//   1 MLDv2 report with a Hop-by-Hop router alert (fe80::1 -> ff02::16)
+//   2 ICMPv6 router solicitation   3 ARP request   4 ND neighbour solicitation
+//   5 RC SEND ONLY over IPv6 behind a Hop-by-Hop header (ICRC over the 40-byte IPv6 header)
+//   6 a DNS query over UDP/IPv4   7 RC SEND ONLY over IPv6 behind Hop-by-Hop + Destination options
+// With bad_icrc set, frame 5's ICRC has its last byte flipped.
+bool write_host_chatter(const std::string& path, bool bad_icrc = false);
+
 }  // namespace softrnic::test

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "capture/decoder.hpp"
+#include "capture/pcap_file.hpp"
+#include "crafted_captures.hpp"
 #include "test_support.hpp"
 #include "wire/build.hpp"
 
@@ -299,6 +301,64 @@ TEST(CaptureDecoder, DamagedCapturesEndInRecordsOrAnErrorNeverACrash) {
   }
   EXPECT_GT(decoded, 0u);
   EXPECT_GT(refused, 0u);
+}
+
+// A capture an ordinary host takes: MLDv2 behind a Hop-by-Hop header, a router solicitation, ARP,
+// ND, a DNS query, and RoCEv2 over IPv6 behind extension headers. Only RDMA frames are judged.
+TEST(CaptureDecoder, HostChatterIsOtherAndRoceIsDecodedThroughIpv6ExtensionHeaders) {
+  test::TempDir dir;
+  const std::string path = dir.file("chatter.pcap");
+  ASSERT_TRUE(test::write_host_chatter(path));
+  auto reader = capture::PcapReader::open(path);
+  ASSERT_TRUE(reader.has_value());
+  std::vector<DecodeRecord> out;
+  const auto summary =
+      capture::decode_capture(*reader, nullptr, [&](const DecodeRecord& r) { out.push_back(r); });
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_TRUE(summary->clean());
+  EXPECT_EQ(summary->frames, 7u);
+  EXPECT_EQ(summary->roce, 2u);
+  EXPECT_EQ(summary->icrc_ok, 2u);
+  EXPECT_EQ(summary->arp, 1u);
+  EXPECT_EQ(summary->nd, 1u);
+  EXPECT_EQ(summary->other, 3u);
+  EXPECT_EQ(summary->malformed, 0u);
+  ASSERT_EQ(out.size(), 7u);
+  EXPECT_EQ(out[0].proto, RecordProto::other);
+  EXPECT_EQ(out[0].opcode, "ICMPv6");
+  EXPECT_EQ(out[0].note, "type 143");
+  EXPECT_EQ(out[1].note, "type 133");
+  EXPECT_EQ(out[4].proto, RecordProto::roce_v6);
+  EXPECT_EQ(out[4].opcode, "RC_SEND_ONLY");
+  EXPECT_EQ(out[4].length, 64u);
+  EXPECT_EQ(out[5].opcode, "UDP");
+  EXPECT_EQ(out[6].proto, RecordProto::roce_v6);
+  EXPECT_EQ(out[6].psn, 0x2001u);
+}
+
+TEST(CaptureDecoder, BadIcrcBehindIpv6ExtensionHeadersIsStillCaught) {
+  test::TempDir dir;
+  const std::string path = dir.file("chatter_bad.pcap");
+  ASSERT_TRUE(test::write_host_chatter(path, true));
+  auto reader = capture::PcapReader::open(path);
+  ASSERT_TRUE(reader.has_value());
+  const auto summary = capture::decode_capture(*reader, nullptr, [](const DecodeRecord&) {});
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_FALSE(summary->clean());
+  EXPECT_EQ(summary->icrc_bad, 1u);
+}
+
+// Broken frames of protocols that are not RDMA are somebody's traffic: listed, not judged.
+TEST(CaptureDecoder, BrokenNonRdmaFramesAreOtherNotMalformed) {
+  CaptureDecoder d;
+  std::vector<DecodeRecord> out;
+  Bytes f = roce_frame(0x04, 8, 1, 0);
+  f[14 + 10] ^= std::byte{1};  // IPv4 header checksum
+  d.decode(captured(f, 1), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].is_malformed());
+  EXPECT_EQ(out[0].proto, RecordProto::other);
+  EXPECT_EQ(out[0].note, "ipv4_bad_checksum");
 }
 
 }  // namespace

@@ -229,8 +229,13 @@ class Spray {
       case 8:   // IP version: 4 in an IPv6 header, 5 in an IPv4 one
         frame_[l3] = std::byte(v6 ? 0x40 | (r32() & 0xf) : 0x55);
         break;
-      case 9:  // a hop-by-hop extension header, or IPv4 options
-        v6 ? (void)(frame_[l3 + 6] = std::byte(0)) : (void)(frame_[l3] = std::byte(0x46));
+      case 9:  // a hop-by-hop extension header longer than the datagram, or IPv4 options
+        if (v6) {
+          frame_[l3 + 6] = std::byte(0);
+          frame_[l3 + 41] = std::byte(0xff);
+        } else {
+          frame_[l3] = std::byte(0x46);
+        }
         break;
       case 10:  // the IP length says more (or, IPv4, less) than the frame holds
         if (v6) {

@@ -76,6 +76,8 @@ struct DecodeSummary {
   std::uint64_t icrc_bad = 0;
   std::uint64_t iwarp = 0;
   std::uint64_t crc_bad = 0;
+  std::uint64_t arp = 0, nd = 0;
+  std::uint64_t other = 0;  // frames that are not RDMA, ARP, ND or TCP (not judged)
   std::uint64_t malformed = 0;
   std::uint64_t snapped = 0;  // frames cut short by the capture's snap length: not checked
 
@@ -83,6 +85,9 @@ struct DecodeSummary {
     ++records;
     if (r.proto == RecordProto::roce_v4 || r.proto == RecordProto::roce_v6) ++roce;
     if (r.proto == RecordProto::iwarp) ++iwarp;
+    if (r.proto == RecordProto::arp) ++arp;
+    if (r.proto == RecordProto::nd) ++nd;
+    if (r.proto == RecordProto::other && !r.is_malformed()) ++other;
     if (r.icrc == CrcVerdict::ok) ++icrc_ok;
     if (r.icrc == CrcVerdict::bad) ++icrc_bad;
     if (r.crc == CrcVerdict::bad) ++crc_bad;

@@ -77,12 +77,12 @@ void describe_other(const wire::ParsedFrame& p, DecodeRecord& r) {
     r.opcode = "ethertype " + hex16(p.ethertype);
     return;
   }
-  const std::uint8_t l4 = p.ip_version == 4 ? p.ipv4().protocol() : p.ipv6().next_header();
-  if (l4 == wire::ipproto::kUdp) {
+  const std::uint8_t l4 = p.l4_proto;
+  if (l4 == wire::ipproto::kUdp && p.ip_end - p.l4_off >= wire::UdpView::kSize) {
     r.opcode = "UDP";
     r.note = std::to_string(p.udp().src_port()) + " > " + std::to_string(p.udp().dst_port());
     r.length = p.ip_end - p.l4_off - wire::UdpView::kSize;
-  } else if (l4 == wire::ipproto::kIcmpv6 && p.ip_version == 6) {
+  } else if (l4 == wire::ipproto::kIcmpv6 && p.ip_version == 6 && p.ip_end > p.l4_off) {
     r.opcode = "ICMPv6";
     r.note = "type " + std::to_string(load_u8(p.frame, p.l4_off));
   } else {
@@ -185,8 +185,13 @@ void CaptureDecoder::decode(const CapturedFrame& f, std::vector<DecodeRecord>& o
       r.opcode = "snapped";
       r.note = "captured " + std::to_string(f.bytes.size()) + " of " +
                std::to_string(f.original_length) + " bytes (" + reason + "): not checked";
-    } else {
+    } else if (wire::is_roce_reason(parsed.error())) {
       r.malformed = reason;
+    } else {
+      // Not RoCEv2 (or not judged as such): somebody's traffic we do not speak.
+      r.proto = RecordProto::other;
+      r.opcode = "undecoded";
+      r.note = reason;
     }
     out.push_back(std::move(r));
     return;
