@@ -67,8 +67,8 @@ void print_table(const DemoReport& r, std::ostream& out) {
                                  ? fixed(p.throughput_mbps() / 1000, 2) + " Gbit/s"
                                  : fixed(p.throughput_mbps(), 1) + " Mbit/s";
     out << pad(p.transport, 17) << pad(p.operation, 23) << pad(human_bytes(p.bytes), 10, true)
-        << pad(tput, 16, true) << pad(fixed(p.p50_us, 1), 10, true)
-        << pad(fixed(p.p99_us, 1), 10, true)
+        << pad(tput, 16, true) << pad(p.p50_us ? fixed(*p.p50_us, 1) : "-", 10, true)
+        << pad(p.p99_us ? fixed(*p.p99_us, 1) : "-", 10, true)
         << pad(p.retransmits ? std::to_string(*p.retransmits) : p.retransmits_note, 13, true) << "  "
         << (p.ok() ? "verified" : "FAILED: " + (p.error.empty() ? "data differs" : p.error))
         << '\n';
@@ -76,7 +76,7 @@ void print_table(const DemoReport& r, std::ostream& out) {
   if (!r.phases.empty()) {
     out << "(latency: a ping-pong round trip; for rdma write/read, post to completion of one "
         << human_bytes(r.chunk) << " request with " << r.window << " in flight; smbd echo: a 64 B "
-        << "request/response round trip through the NDK shim)\n";
+        << "request/response round trip through the NDK shim; -: the row measures none)\n";
   }
   for (const auto& s : r.skipped) out << pad(s.transport, 17) << "SKIPPED: " << s.reason << '\n';
   for (const auto& f : r.failures) out << "FAILED: " << f << '\n';
@@ -112,7 +112,11 @@ void print_json(const DemoReport& r, std::ostream& out) {
     e["messages"] = p.messages;
     e["seconds"] = p.seconds;
     e["throughput_mbps"] = p.throughput_mbps();
-    e["latency_us"] = {{"p50", p.p50_us}, {"p99", p.p99_us}};
+    if (p.p50_us && p.p99_us) {
+      e["latency_us"] = {{"p50", *p.p50_us}, {"p99", *p.p99_us}};
+    } else {
+      e["latency_us"] = nullptr;  // the row measures no latency
+    }
     e["retransmits"] = p.retransmits ? nlohmann::json(*p.retransmits) : nlohmann::json(nullptr);
     e["verified"] = p.verified;
     e["error"] = p.error;

@@ -17,7 +17,8 @@ struct PhaseResult {
   std::uint64_t bytes = 0;     // payload bytes moved (both directions for the ping-pong)
   std::uint64_t messages = 0;  // work requests completed
   double seconds = 0;
-  double p50_us = 0, p99_us = 0;             // per round trip (ping-pong) or per work request
+  // Per round trip (ping-pong) or per work request; none for a row that measures no latency.
+  std::optional<double> p50_us, p99_us;
   std::optional<std::uint64_t> retransmits;  // unset: the transport's retransmits are not ours
   std::string retransmits_note = "n/a (TCP)";  // shown when retransmits is unset
   bool verified = false;                     // every byte compared equal

@@ -145,8 +145,10 @@ class Phase {
   }
   PhaseResult finish(std::vector<double>& latencies) {
     r.seconds = std::chrono::duration<double>(Clk::now() - t0_).count();
-    r.p50_us = percentile(latencies, 50);
-    r.p99_us = percentile(latencies, 99);
+    if (!latencies.empty()) {
+      r.p50_us = percentile(latencies, 50);
+      r.p99_us = percentile(latencies, 99);
+    }
     const auto after = pair_.retransmits();
     if (before_ && after) r.retransmits = *after - *before_;
     progress_.end(r);
