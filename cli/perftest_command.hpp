@@ -2,6 +2,7 @@
 // their run (perftest_session.cpp).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -23,6 +24,9 @@ namespace perftest_detail {
 namespace pt = perftest;
 constexpr int kExitFailed = 1;
 constexpr std::uint64_t kMaxSize = 8388608;  // perftest's MAX_SIZE; -a runs 2 .. 2^23
+// How long a server waits, after its last message, for the client to close the CM connections
+// before it closes them itself (CmLink::await_peer_disconnect).
+constexpr std::chrono::milliseconds kPeerLeaveGrace{3000};
 constexpr const char* kLine =
     "---------------------------------------------------------------------------------------\n";
 

@@ -1,5 +1,7 @@
 #include "perftest_fabric.hpp"
 
+#include <algorithm>
+
 #include "engine/gid_table.hpp"
 
 #include <cstring>
@@ -208,13 +210,15 @@ Result<void> CmLink::accept_next(int qp, std::uint8_t rd_atomic, std::chrono::mi
   ap.initiator_depth = std::min(rd_atomic, req.responder_resources == 0 ? rd_atomic : req.responder_resources);
   auto r = f_.accept(req.conn, qp, ap, [w](const cm::CmEvent& e) {
     if (e.type == cm::CmEvent::Type::established) w->established = true;
-    else if (e.type != cm::CmEvent::Type::disconnected) {
+    else if (e.type == cm::CmEvent::Type::disconnected) w->disconnected = true;
+    else {
       w->failed = true;
       w->problem = std::string("CM ") + std::string(cm::event_name(e.type)) + " " + e.message;
     }
   });
   if (!r) return r;
   conns_.push_back(req.conn);
+  conn_waiters_.push_back(w);
   return wait_for(*w, timeout_);
 }
 
@@ -235,7 +239,8 @@ Result<void> CmLink::connect(int qp, const cm::Address& remote,
     p.initiator_depth = rd_atomic;
     auto id = f_.connect(qp, p, [w](const cm::CmEvent& e) {
       if (e.type == cm::CmEvent::Type::established) w->established = true;
-      else if (e.type != cm::CmEvent::Type::disconnected) {
+      else if (e.type == cm::CmEvent::Type::disconnected) w->disconnected = true;
+      else {
         w->failed = true;
         w->problem = std::string("CM ") + std::string(cm::event_name(e.type)) +
                      (e.type == cm::CmEvent::Type::rejected
@@ -248,6 +253,7 @@ Result<void> CmLink::connect(int qp, const cm::Address& remote,
     auto r = wait_for(*w, timeout_);
     if (r) {
       conns_.push_back(*id);
+      conn_waiters_.push_back(w);
       return {};
     }
     last = r.error().message;
@@ -256,9 +262,19 @@ Result<void> CmLink::connect(int qp, const cm::Address& remote,
   return make_error(Errc::io_error, "CM connect to " + cm::to_string(remote) + " failed 10 times: " + last);
 }
 
+void CmLink::await_peer_disconnect(std::chrono::milliseconds grace) {
+  const auto deadline = Clk::now() + grace;
+  const auto all_gone = [this] {
+    return std::all_of(conn_waiters_.begin(), conn_waiters_.end(),
+                       [](const Waiter* w) { return w->disconnected || w->failed; });
+  };
+  while (!all_gone() && Clk::now() < deadline && !(stop_ && stop_())) f_.poll();
+}
+
 void CmLink::disconnect_all() {
   for (auto id : conns_) f_.disconnect(id);
   conns_.clear();
+  conn_waiters_.clear();
   const auto until = Clk::now() + std::chrono::milliseconds(50);
   while (Clk::now() < until) f_.poll();
 }

@@ -79,12 +79,18 @@ class CmLink {
   [[nodiscard]] Result<void> connect(int qp, const cm::Address& remote,
                                      const std::optional<wire::Ipv6Addr>& local,
                                      std::uint8_t rd_atomic);
+  // Waits (polling) until the peer has disconnected every connection, at most `grace`: the side
+  // whose message was the last one lets the peer finish with it first. A peer whose stack still
+  // completes its own last Send when the connection goes (siw flushes a Send in progress with
+  // LOC_QP_OP_ERR) would otherwise fail a run that succeeded.
+  void await_peer_disconnect(std::chrono::milliseconds grace);
   void disconnect_all();
 
  private:
   struct Waiter {
     bool established = false;
     bool failed = false;
+    bool disconnected = false;
     std::string problem;
   };
   Result<void> wait_for(Waiter& w, std::chrono::milliseconds limit);
@@ -95,6 +101,7 @@ class CmLink {
   cm::ListenerId listener_ = 0;
   std::deque<cm::CmEvent> requests_;
   std::vector<cm::ConnId> conns_;
+  std::vector<const Waiter*> conn_waiters_;       // conns_[i]'s
   std::vector<std::unique_ptr<Waiter>> waiters_;  // kept: handlers may still fire
 };
 

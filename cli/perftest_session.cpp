@@ -244,6 +244,8 @@ int run_perftest(const PerftestCommand& c0, std::ostream& out, std::ostream& err
                   {"results", results}, {"ok", rc == 0}}.dump(2) << "\n";
     else
       out << kLine;
+    // The server's message is the last of the exchange: the client leaves first.
+    if (rc == 0 && !client) link.await_peer_disconnect(kPeerLeaveGrace);
     link.disconnect_all();
     return rc;
   };

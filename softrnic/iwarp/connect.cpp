@@ -219,10 +219,12 @@ Result<void> Device::accept(cm::ConnId id, Qp& qp, const cm::AcceptParams& p, cm
   const std::uint32_t mss = c->stream->mss();
   qp.stream = std::move(c->stream);
   start_fpdus(qp, rep.crc, mss);
-  qp.hold_tx = true;  // MPA: the responder never speaks first
-  if (!push_out(*c)) {
-    // The rest of the Reply leaves from poll() before any FPDU (hold_tx keeps them back).
-  }
+  // An RTR, or the strict rule, keeps the responder quiet until the initiator has spoken; else it
+  // waits out the settle time (IwarpConfig::strict_responder). Either way the rest of the Reply
+  // leaves from poll() before any FPDU.
+  qp.hold_tx = rtr || config_.strict_responder;
+  if (!qp.hold_tx && config_.rtr_settle_ns != 0) qp.tx_hold_until_ns = clock_.now_ns() + config_.rtr_settle_ns;
+  (void)push_out(*c);
   if (rtr) {
     c->st = Conn::St::rtr_wait;
   } else {

@@ -259,7 +259,7 @@ void Device::transmit(Qp& qp) {
   for (int budget = 64; budget > 0; --budget) {
     if (!flush_tx(qp)) return;
     if (qp.rtr_read_pending) return;  // the RTR's Read Response first (connect.cpp)
-    if (qp.tx_hold_until_ns != 0) {   // the settle time after a Write RTR (IwarpConfig)
+    if (qp.tx_hold_until_ns != 0) {   // the settle time after a Write RTR or a Reply (IwarpConfig)
       if (clock_.now_ns() < qp.tx_hold_until_ns) return;
       qp.tx_hold_until_ns = 0;
     }

@@ -51,6 +51,14 @@ struct IwarpConfig {
   // arrive in between wait in its socket until more arrive: if the RTR and a first Send both
   // land in that window (about a millisecond in a slow guest), the connection stalls.
   std::uint64_t rtr_settle_ns = 5'000'000;
+  // RFC 5044 7.1.2 has a responder wait for the initiator's first FPDU before it sends any, and
+  // leaves it to the ULP to have the initiator speak first (RFC 6581's RTR exists for ULPs that
+  // do not). Linux siw as the initiator negotiates no RTR, and as the responder does not wait;
+  // ULPs written against it send from the passive side first (perftest's write_lat server), and
+  // would wait for ever on a strict responder. So by default a responder without a negotiated
+  // RTR sends once its Reply has left and rtr_settle_ns has passed (the initiator's receive path
+  // has had time to switch to FPDUs); strict_responder restores the RFC's wait.
+  bool strict_responder = false;
   // Incoming connections a listener keeps before its owner has answered them (reading the MPA
   // Request, or waiting for accept/reject), like listen(2)'s backlog: beyond it a new connection
   // is closed at once and counted (accept_backlog_drops). Whatever a peer opens costs at most this.
@@ -145,7 +153,7 @@ class Qp {
   Conn* conn = nullptr;
   bool terminate_sent = false;
   bool rtr_read_pending = false;  // our RTR was a zero-length Read: its empty response is expected
-  std::uint64_t tx_hold_until_ns = 0;  // after a Write RTR: consumer FPDUs wait until then
+  std::uint64_t tx_hold_until_ns = 0;  // after a Write RTR or a Reply: consumer FPDUs wait until then
 };
 
 class Device {

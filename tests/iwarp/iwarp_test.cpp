@@ -422,21 +422,26 @@ std::vector<std::byte> read_mpa_frame(IwPair& t, Stream& s) {
   return in;
 }
 
-TEST(IwConnect, AnMpaRevision1RequestIsAnsweredInRevision1AndItsSendsLand) {
-  IwPair t;
+// B listens on port 77; a raw initiator speaking MPA rev 1 (RFC 5044: no IRD/ORD block, so no
+// RTR), CRC requested, connects and reads the Reply. Returns B's accepted QP and the raw stream.
+struct RawRev1 {
   Qp* qb = nullptr;
-  std::vector<std::byte> got_pd;
-  ASSERT_TRUE(t.b.dev->listen({ip4(2), 77}, [&](const cm::CmEvent& e) {
+  std::unique_ptr<Stream> raw;
+  std::vector<std::byte> private_data;
+  std::optional<wire::MpaFrame> reply;
+  std::vector<std::byte> reply_bytes;
+};
+void connect_raw_rev1(IwPair& t, RawRev1& r) {
+  ASSERT_TRUE(t.b.dev->listen({ip4(2), 77}, [&t, &r](const cm::CmEvent& e) {
     t.b.events.push_back(e);
     if (e.type != Type::connect_request) return;
-    got_pd = e.private_data;
-    qb = t.b.new_qp();
-    EXPECT_TRUE(t.b.dev->accept(e.conn, *qb, {}, t.b.log()));
+    r.private_data = e.private_data;
+    r.qb = t.b.new_qp();
+    EXPECT_TRUE(t.b.dev->accept(e.conn, *r.qb, {}, t.b.log()));
   }));
-  // A raw initiator speaking MPA rev 1 (RFC 5044: no IRD/ORD block), CRC requested.
   auto s = t.ta.connect({ip4(2), 77}, {});
   ASSERT_TRUE(s);
-  Stream& raw = **s;
+  r.raw = std::move(*s);
   wire::MpaFrame req;
   req.kind = wire::MpaKind::request;
   req.revision = 1;
@@ -448,19 +453,31 @@ TEST(IwConnect, AnMpaRevision1RequestIsAnsweredInRevision1AndItsSendsLand) {
   std::array<std::byte, wire::kMpaMaxFrameSize> out{};
   const auto n = wire::build_mpa_frame(req, out);
   ASSERT_TRUE(n);
-  ASSERT_EQ(raw.write(ConstByteSpan(out).first(*n)), *n);
-  const auto reply_bytes = read_mpa_frame(t, raw);
-  auto reply = wire::parse_mpa_frame(reply_bytes);
+  ASSERT_EQ(r.raw->write(ConstByteSpan(out).first(*n)), *n);
+  r.reply_bytes = read_mpa_frame(t, *r.raw);
+  auto reply = wire::parse_mpa_frame(r.reply_bytes);
   ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->kind, wire::MpaKind::reply);
-  EXPECT_EQ(reply->revision, 1);
-  EXPECT_FALSE(reply->ird_ord.has_value());
-  EXPECT_TRUE(reply->crc) << "a requested CRC is echoed";
-  EXPECT_EQ(text_of(got_pd), "rev1");
-  ASSERT_NE(qb, nullptr);
+  r.reply = *reply;
+  ASSERT_NE(r.qb, nullptr);
   t.run_rounds(2);  // events are delivered at the end of a poll
+}
+
+TEST(IwConnect, AnMpaRevision1RequestIsAnsweredInRevision1AndItsSendsLand) {
+  IwarpConfig strict;
+  strict.strict_responder = true;
+  IwPair t({}, {}, strict);
+  RawRev1 c;
+  connect_raw_rev1(t, c);
+  ASSERT_NE(c.qb, nullptr);
+  Qp* qb = c.qb;
+  Stream& raw = *c.raw;
+  EXPECT_EQ(c.reply->kind, wire::MpaKind::reply);
+  EXPECT_EQ(c.reply->revision, 1);
+  EXPECT_FALSE(c.reply->ird_ord.has_value());
+  EXPECT_TRUE(c.reply->crc) << "a requested CRC is echoed";
+  EXPECT_EQ(text_of(c.private_data), "rev1");
   EXPECT_EQ(t.b.count(Type::established), 1u) << "no RTR in rev 1: accepted once the Reply is out";
-  EXPECT_TRUE(qb->hold_tx) << "the responder may not speak first";
+  EXPECT_TRUE(qb->hold_tx) << "a strict responder may not speak first";
   // The initiator's first FPDU: a Send into B's posted receive.
   Mr dst(t.b, 16, kAll);
   roce::RecvWr r;
@@ -484,6 +501,40 @@ TEST(IwConnect, AnMpaRevision1RequestIsAnsweredInRevision1AndItsSendsLand) {
   EXPECT_EQ(rc[0].status, WcStatus::success);
   EXPECT_EQ(rc[0].byte_len, msg.size());
   EXPECT_FALSE(qb->hold_tx) << "after the initiator's first FPDU the responder may send";
+}
+
+TEST(IwConnect, WithoutAnRtrTheResponderSpeaksFirstAfterTheSettleTime) {
+  // siw's initiator negotiates no RTR and its ULPs may have the passive side send first
+  // (perftest's write_lat): the default responder sends once rtr_settle_ns has passed.
+  IwarpConfig cfg;
+  cfg.rtr_settle_ns = 5'000'000;
+  IwPair t({}, {}, cfg);
+  RawRev1 c;
+  connect_raw_rev1(t, c);
+  ASSERT_NE(c.qb, nullptr);
+  EXPECT_FALSE(c.qb->hold_tx);
+  EXPECT_NE(c.qb->tx_hold_until_ns, 0u) << "the settle time after the Reply";
+  Mr src(t.b, 16, kAll);
+  const auto msg = bytes_of("server first");
+  std::memcpy(src.mem.data(), msg.data(), msg.size());
+  roce::SendWr w;
+  w.opcode = verbs::WrOpcode::send;
+  w.flags = verbs::kSignaled;
+  w.num_sge = 1;
+  w.sg[0] = {0, static_cast<std::uint32_t>(msg.size()), src.key};
+  const std::uint64_t until = c.qb->tx_hold_until_ns;
+  ASSERT_TRUE(t.b.dev->post_send(*c.qb, w));
+  std::vector<std::byte> in;
+  ASSERT_TRUE(t.run_until([&] {
+    std::array<std::byte, 256> buf;
+    const auto n = c.raw->read(buf);
+    in.insert(in.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    return in.size() >= 2 + 18 + msg.size();
+  }));
+  EXPECT_GE(t.clock.now_ns(), until) << "not before the settle time (virtual clock)";
+  // The FPDU carries the Send: its payload follows the MPA length and the 18-byte untagged header.
+  EXPECT_EQ(text_of(std::vector<std::byte>(in.begin() + 20, in.begin() + 20 + static_cast<std::ptrdiff_t>(msg.size()))),
+            "server first");
 }
 
 TEST(IwConnect, AfterAWriteRtrTheInitiatorHoldsItsFirstSendForTheSettleTime) {
