@@ -11,6 +11,9 @@
 #       iWARP with softrnic not asking for CRC, and against a siw built to insist on CRC
 #   under loss (2% each way on the taps: netem in the guest, netem or nftables on the host):
 #       rc_pingpong -c and rping -V on RoCEv2, rping -V on iWARP
+#   both pingpongs on a DPDK af_packet port, v4 and v6, with the guest's neighbours flushed
+#   perftest on iWARP (siw) with -R; perftest -R over IPv6 (refused by perftest: checked)
+#   path MTU 4096 on a 4200-byte link: RoCEv2 perftest and rc_pingpong, iWARP write_bw and rping
 # The softrnic RoCEv2 devices are io_uring UDP ports on the kernel-addressed veth (kv1), except
 # the af_packet cases (rv1, no kernel address). Every case's capture on the guest's tap must pass
 # pcap_verify.sh, and `softrnic decode` must give every RoCEv2 ICRC the verdict icrc_check.py
@@ -29,6 +32,7 @@ lab_tools=$tools
 lab_up || exit $?
 
 only=${SOFTRNIC_INTEROP_ONLY:-.}
+case_check=""  # a command run on each case's capture (the MTU cases set it): nonzero fails the case
 port=$(( 20000 + $$ % 20000 ))
 rows=()
 failed=0
@@ -44,6 +48,8 @@ rping_roce6="--dev name=p6,proto=roce,port=af_packet:iface=rv1,ip6=$host_v6_dpdk
 rping_iw4="--dev name=i4,proto=iwarp,port=uring,ip4=$host_v4_kern_iw/24"
 rping_iw6="--dev name=i6,proto=iwarp,port=uring,ip6=$host_v6_kern_iw/112"
 rping_iw4_nocrc="--dev name=i4,proto=iwarp,port=uring,ip4=$host_v4_kern_iw/24,mpa_crc=off"
+dpdk6="--dev name=p6,proto=roce,port=af_packet:iface=rv1,ip6=$host_v6_dpdk/112 -d p6"
+iw4="$rping_iw4 -d i4"
 
 host() {  # host SECONDS ARGS...: the softrnic command in the lab namespace
   local t=$1; shift
@@ -88,6 +94,13 @@ run_case() {
     sed 's/^/  softrnic: /' "$lab_tmp/$label.host" | tail -15
     sed 's/^/  guest: /' "$lab_tmp/$label.guest" | tail -15
   fi
+  if [ -n "$case_check" ]; then
+    if $case_check "$cap" >"$lab_tmp/$label.check" 2>&1; then
+      echo "  $case_check: $(tail -1 "$lab_tmp/$label.check")"
+    else
+      verdict=FAIL; why="${why:+$why; }$(tail -1 "$lab_tmp/$label.check")"
+    fi
+  fi
   local v
   if v=$(lab_capture_verify "$label" "$cap" "$softrnic"); then
     echo "  $v"
@@ -99,6 +112,8 @@ run_case() {
     passed=$((passed + 1)); echo "  pass"
   else
     failed=$((failed + 1)); echo "  FAIL: $label: $why"
+    cp "$cap" "${TMPDIR:-/tmp}/softrnic-interop-$label-failed.pcap" 2>/dev/null &&
+      echo "  capture kept: ${TMPDIR:-/tmp}/softrnic-interop-$label-failed.pcap"
   fi
   rows+=("| $tool | $dir | $transport | $verdict${why:+ ($why)} |")
 }
@@ -119,6 +134,31 @@ pingpong() {  # pingpong TOOL FAMILY
 }
 for fam in v4 v6; do for t in rc ud; do pingpong $t $fam; done; done
 
+# The same on a DPDK af_packet port (rv1: no kernel address, nothing answers for softrnic's
+# address but softrnic), with the guest's neighbour table flushed first: rdma-core resolves the
+# peer's GID (ARP/ND) in the middle of the TCP exchange, while softrnic waits on it.
+pingpong_dpdk() {  # pingpong_dpdk TOOL FAMILY
+  local tool=$1 fam=$2 ggid hgid hdev flags p
+  if [ "$fam" = v4 ]; then ggid=1 hgid=0 hdev=$dpdk4; else ggid=2 hgid=1 hdev=$dpdk6; fi
+  if [ "$tool" = rc ]; then flags="-s 4096 -n 50 -c"; else flags="-s 1024 -n 50 -c"; fi
+  local label
+  for label in softrnic_client softrnic_server; do
+    [[ "${tool}_pingpong_${fam}_dpdk_$label" =~ $only ]] || continue
+    guest_run -t 10 "ip neigh flush dev eth0" >/dev/null
+    port=$((port + 1)); p=$port
+    if [ $label = softrnic_client ]; then
+      run_case "${tool}_pingpong_${fam}_dpdk_$label" "ibv_${tool}_pingpong" "softrnic client" "RoCEv2 $fam, DPDK af_packet" tap0 \
+        "ibv_${tool}_pingpong -d rxe0 -g $ggid -p $p $flags" \
+        "${tool}_pingpong $hdev -g $hgid -p $p $flags $guest_v4_rxe"
+    else
+      run_case "${tool}_pingpong_${fam}_dpdk_$label" "ibv_${tool}_pingpong" "softrnic server" "RoCEv2 $fam, DPDK af_packet" tap0 \
+        "ibv_${tool}_pingpong -d rxe0 -g $ggid -p $p $flags $host_v4_kern" \
+        "${tool}_pingpong $hdev -g $hgid -p $p $flags"
+    fi
+  done
+}
+for fam in v4 v6; do for t in rc ud; do pingpong_dpdk $t $fam; done; done
+
 # --- perftest ---------------------------------------------------------------------------------
 perftest() {  # perftest TEST VARIANT: v4 | v4_cm | v6_mtu512 | dpdk_v4
   local t=$1 var=$2 gopt hopt size p transport
@@ -133,18 +173,56 @@ perftest() {  # perftest TEST VARIANT: v4 | v4_cm | v6_mtu512 | dpdk_v4
     v6_mtu512) gopt="-x 2 -m 512"; hopt="$uring6 -x 1 -m 512"; transport="RoCEv2 v6, MTU 512"
       [ "$t" != atomic_bw ] && size="${size/65536/16384}" ;;
     dpdk_v4) gopt="-x 1"; hopt="$dpdk4 -x 0"; transport="RoCEv2 v4, DPDK af_packet" ;;
+    iwarp_v4) gopt="-R"; hopt="$iw4 -R"; transport="iWARP v4, -R (RDMA CM)" ;;
   esac
+  local dev=rxe0 tap=tap0 gaddr=$guest_v4_rxe haddr=$host_v4_kern
+  [ "$var" = iwarp_v4 ] && dev=siw0 tap=tap1 gaddr=$guest_v4_siw haddr=$host_v4_kern_iw
   port=$((port + 1)); p=$port
-  run_case "${t}_${var}_softrnic_client" "ib_$t" "softrnic client" "$transport" tap0 \
-    "ib_$t -d rxe0 $gopt -p $p $size" "$t $hopt -p $p $size $guest_v4_rxe"
+  run_case "${t}_${var}_softrnic_client" "ib_$t" "softrnic client" "$transport" $tap \
+    "ib_$t -d $dev $gopt -p $p $size" "$t $hopt -p $p $size $gaddr"
   port=$((port + 1)); p=$port
-  run_case "${t}_${var}_softrnic_server" "ib_$t" "softrnic server" "$transport" tap0 \
-    "ib_$t -d rxe0 $gopt -p $p $size $host_v4_kern" "$t $hopt -p $p $size"
+  run_case "${t}_${var}_softrnic_server" "ib_$t" "softrnic server" "$transport" $tap \
+    "ib_$t -d $dev $gopt -p $p $size $haddr" "$t $hopt -p $p $size"
 }
 for var in v4 v4_cm v6_mtu512; do
   for t in send_bw write_bw read_bw atomic_bw send_lat write_lat read_lat; do perftest $t $var; done
 done
 for t in write_bw read_bw; do perftest $t dpdk_v4; done
+for t in send_bw write_bw read_bw send_lat write_lat read_lat; do perftest $t iwarp_v4; done
+
+# --- perftest -R over IPv6: perftest's limit, checked -------------------------------------------
+# perftest 4.5-0.17's RDMA CM mode is IPv4 only: its server binds an AF_INET wildcard
+# (perftest_communication.c rdma_server_connect: hints.ai_family = AF_INET, rdma_bind_addr), and
+# its client resolves the server with AF_INET only (an IPv6 literal is "Problem in resolving basic
+# address and port"). The kernel's rdma_cm matches an IPv6 REQ (CMA header IP version 6) against
+# that listener, finds the family differs (cma.c cma_match_private_data: an AF_INET listener is
+# "afonly") and ib_cm answers REJ reason 28 (consumer defined). So there is no IPv6 -R run with
+# this perftest in either direction; the case checks that evidence: softrnic's client reports
+# the REJ with reason 28, and tshark finds the REQ with IP version 6 and the REJ with reason 28.
+if [[ write_bw_v6_cm_refused_by_perftest =~ $only ]]; then
+  label=write_bw_v6_cm_refused_by_perftest cap="$lab_tmp/write_bw_v6_cm.pcap" why=""
+  port=$((port + 1)); p=$port
+  echo "== $label: ib_write_bw -R server, softrnic write_bw -R client over IPv6"
+  lab_capture_start tap0 "$cap"
+  guest_spawn srv "ib_write_bw -d rxe0 -R -p $p" >/dev/null
+  sleep 3
+  host 60 write_bw $uring6 -R -p $p "$guest_v6_rxe" >"$lab_tmp/$label.host" 2>&1; hrc=$?
+  guest_wait srv 5 >"$lab_tmp/$label.guest" 2>&1
+  lab_capture_stop
+  [ "$hrc" -ne 0 ] || why="softrnic's client succeeded; "
+  grep -q "reason 28" "$lab_tmp/$label.host" || why="${why}softrnic did not report REJ reason 28; "
+  reqs=$(tshark -n -r "$cap" -Y 'infiniband.cm.req.ip_cm.ipv == 6' 2>/dev/null | wc -l)
+  rejs=$(tshark -n -r "$cap" -Y 'infiniband.cm.rej.reason == 28' 2>/dev/null | wc -l)
+  [ "$reqs" -gt 0 ] || why="${why}no REQ with IP version 6 in the capture; "
+  [ "$rejs" -gt 0 ] || why="${why}no REJ reason 28 in the capture; "
+  if [ -z "$why" ]; then
+    passed=$((passed + 1)); echo "  pass: $reqs REQ(s) with an IPv6 CMA header, $rejs REJ(s) reason 28"
+    rows+=("| ib_write_bw -R | softrnic client | RoCEv2 v6, -R (RDMA CM) | refused by perftest (REJ 28, as its source says): checked |")
+  else
+    failed=$((failed + 1)); echo "  FAIL: $label: $why"; sed 's/^/  softrnic: /' "$lab_tmp/$label.host" | tail -8
+    rows+=("| ib_write_bw -R | softrnic client | RoCEv2 v6, -R (RDMA CM) | FAIL ($why) |")
+  fi
+fi
 
 # --- rping (RDMA CM) --------------------------------------------------------------------------
 rping_pair() {  # rping_pair LABEL TRANSPORT TAP GUEST_ADDR HOST_ADDR HOST_DEV [COUNT SIZE]
@@ -211,6 +289,65 @@ if [[ "rc_pingpong_v4_loss rping_roce_v4_loss rping_iwarp_v4_loss" =~ $only ]]; 
     guest_run -t 30 "tc qdisc del dev eth0 root; tc qdisc del dev eth1 root" >/dev/null
   else
     failed=$((failed + 1)); rows+=("| (loss cases) | both | all | FAIL (loss could not be set up on the taps) |")
+  fi
+fi
+
+# --- path MTU 4096 on a 4200-byte link ----------------------------------------------------------
+# Every link of the lab at MTU 4200 (the bridge, the taps, the veths; the guest's NICs, so rxe's
+# active MTU becomes 4096). RoCEv2 cases ask for -m 4096 and must put 4096-byte payloads on the
+# wire; iWARP cases must carry frames above 4000 bytes (TCP segments of the larger MSS).
+mtu_frames() {  # mtu_frames CAPTURE: frames above 4000 bytes, at least one
+  local n
+  n=$(tshark -n -r "$1" -Y 'frame.len > 4000' 2>/dev/null | wc -l)
+  echo "$n frames above 4000 bytes"
+  [ "$n" -gt 0 ]
+}
+roce_4096() {  # roce_4096 CAPTURE: RoCEv2 packets with 4096 payload bytes, at least one
+  local n
+  n=$("$softrnic" decode "$1" 2>/dev/null | grep -c 'len=4096')
+  echo "$n RoCEv2 packets of 4096 payload bytes"
+  [ "$n" -gt 0 ]
+}
+mtu_cases="write_bw_mtu4096 send_bw_mtu4096 read_bw_mtu4096 rc_pingpong_mtu4096 write_bw_iwarp_mtu4200 rping_iwarp_mtu4200"
+if [[ "$mtu_cases" =~ $only ]]; then
+  lab_mtu() {  # lab_mtu BYTES: every lab link and the guest's NICs
+    local i
+    for i in tap0 tap1 rv0 rv1 kv0 kv1 br0; do ip -n "$lab_ns" link set "$i" mtu "$1" || return 1; done
+    guest_run -t 30 "ip link set eth0 mtu $1 && ip link set eth1 mtu $1" >/dev/null
+  }
+  if lab_mtu 4200; then
+    echo "mtu: every lab link at 4200; rxe0: $(guest_run -t 30 "ibv_devinfo -d rxe0 | grep active_mtu" | tr -s ' \t' ' ')"
+    m4="--dev name=m4,proto=roce,port=uring,ip4=$host_v4_kern/24,mtu=4200 -d m4"
+    iwm="--dev name=im,proto=iwarp,port=uring,ip4=$host_v4_kern_iw/24,mtu=4200"
+    case_check=roce_4096
+    for t in write_bw send_bw read_bw; do
+      port=$((port + 1)); p=$port
+      run_case "${t}_mtu4096_softrnic_client" "ib_$t" "softrnic client" "RoCEv2 v4, path MTU 4096" tap0 \
+        "ib_$t -d rxe0 -x 1 -m 4096 -p $p -s 65536 -n 200" "$t $m4 -x 0 -m 4096 -p $p -s 65536 -n 200 $guest_v4_rxe"
+      port=$((port + 1)); p=$port
+      run_case "${t}_mtu4096_softrnic_server" "ib_$t" "softrnic server" "RoCEv2 v4, path MTU 4096" tap0 \
+        "ib_$t -d rxe0 -x 1 -m 4096 -p $p -s 65536 -n 200 $host_v4_kern" "$t $m4 -x 0 -m 4096 -p $p -s 65536 -n 200"
+    done
+    port=$((port + 1)); p=$port
+    run_case "rc_pingpong_mtu4096_softrnic_client" "ibv_rc_pingpong" "softrnic client" "RoCEv2 v4, path MTU 4096" tap0 \
+      "ibv_rc_pingpong -d rxe0 -g 1 -m 4096 -p $p -s 16384 -n 50 -c" \
+      "rc_pingpong $m4 -g 0 -m 4096 -p $p -s 16384 -n 50 -c $guest_v4_rxe"
+    port=$((port + 1)); p=$port
+    run_case "rc_pingpong_mtu4096_softrnic_server" "ibv_rc_pingpong" "softrnic server" "RoCEv2 v4, path MTU 4096" tap0 \
+      "ibv_rc_pingpong -d rxe0 -g 1 -m 4096 -p $p -s 16384 -n 50 -c $host_v4_kern" \
+      "rc_pingpong $m4 -g 0 -m 4096 -p $p -s 16384 -n 50 -c"
+    case_check=mtu_frames
+    port=$((port + 1)); p=$port
+    run_case "write_bw_iwarp_mtu4200_softrnic_client" "ib_write_bw" "softrnic client" "iWARP v4, -R, MTU 4200" tap1 \
+      "ib_write_bw -d siw0 -R -p $p -s 65536 -n 200" "write_bw $iwm -d im -R -p $p -s 65536 -n 200 $guest_v4_siw"
+    port=$((port + 1)); p=$port
+    run_case "write_bw_iwarp_mtu4200_softrnic_server" "ib_write_bw" "softrnic server" "iWARP v4, -R, MTU 4200" tap1 \
+      "ib_write_bw -d siw0 -R -p $p -s 65536 -n 200 $host_v4_kern_iw" "write_bw $iwm -d im -R -p $p -s 65536 -n 200"
+    rping_pair iwarp_mtu4200 "iWARP v4, MTU 4200" tap1 "$guest_v4_siw" "$host_v4_kern_iw" "$iwm" 10 16000
+    case_check=""
+    lab_mtu 1500 || echo "note: the lab's MTU could not be put back to 1500"
+  else
+    failed=$((failed + 1)); rows+=("| (MTU 4200 cases) | both | all | FAIL (the MTU could not be set) |")
   fi
 fi
 
