@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "crafted_captures.hpp"
 #include "wire/build.hpp"
 #include "wire/crc.hpp"
 #include "wire/parse.hpp"
@@ -123,24 +124,11 @@ Frame with_ipv6_extension(const Frame& f, std::uint8_t type, std::vector<std::ui
   put16(g, kL3 + 4, static_cast<std::uint16_t>(load_be16(f, kL3 + 4) + 1 + body.size()));
   return g;
 }
-// The UDP checksum of a datagram at udp_off in an IPv6 frame (after its ICRC changed).
-void fix_udp_checksum_v6(std::vector<std::byte>& f, std::size_t udp_off) {
-  wire::Ipv6Addr src, dst;
-  for (std::size_t i = 0; i < 16; ++i) {
-    src[i] = load_u8(f, 14 + 8 + i);
-    dst[i] = load_u8(f, 14 + 24 + i);
-  }
-  store_be16(f, udp_off + 6, 0);
-  const ConstByteSpan udp = ConstByteSpan(f).subspan(udp_off);
-  const std::uint16_t c = wire::ones_fold(
-      wire::ones_sum(udp, wire::pseudo_sum_v6(src, dst, 17, static_cast<std::uint32_t>(udp.size()))));
-  store_be16(f, udp_off + 6, c == 0 ? 0xffff : c);
-}
 void fix_icrc_v6(Frame& f, std::size_t udp_off) {
   const auto c = wire::icrc(ConstByteSpan(f).subspan(kL3, 40),
                             ConstByteSpan(f).subspan(udp_off, f.size() - 4 - udp_off));
   store_le32(f, f.size() - 4, c);
-  fix_udp_checksum_v6(f, udp_off);
+  test::fix_udp_checksum_v6(f, udp_off);
 }
 // An 8-byte Hop-by-Hop (or Destination Options) header with a router alert option and padding.
 const std::vector<std::uint8_t> kRouterAlert = {0, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00};
@@ -371,7 +359,7 @@ TEST(Ipv6Extensions, RoceIsDecodedThroughTheHeadersAHostSends) {
     // A flipped payload byte is still caught through the headers.
     Frame bad(c.f);
     put(bad, bad.size() - 6, get(bad, bad.size() - 6) ^ 0x01);
-    fix_udp_checksum_v6(bad, c.udp);
+    test::fix_udp_checksum_v6(bad, c.udp);
     const auto b = wire::parse_frame(bad);
     ASSERT_FALSE(b.has_value());
     EXPECT_EQ(b.error(), DropReason::bad_icrc);

@@ -337,20 +337,6 @@ void fix_icmpv6_checksum(Frame& f, std::size_t icmp_off) {
 // An 8-byte Hop-by-Hop or Destination Options header: router alert (MLD) and a PadN.
 std::vector<std::uint8_t> router_alert(std::uint8_t next) { return {next, 0, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00}; }
 
-// The UDP checksum of a datagram at udp_off in an IPv6 frame (after its ICRC changed).
-void fix_udp_checksum_v6(std::vector<std::byte>& f, std::size_t udp_off) {
-  wire::Ipv6Addr src, dst;
-  for (std::size_t i = 0; i < 16; ++i) {
-    src[i] = load_u8(f, 14 + 8 + i);
-    dst[i] = load_u8(f, 14 + 24 + i);
-  }
-  store_be16(f, udp_off + 6, 0);
-  const ConstByteSpan udp = ConstByteSpan(f).subspan(udp_off);
-  const std::uint16_t c = wire::ones_fold(
-      wire::ones_sum(udp, wire::pseudo_sum_v6(src, dst, 17, static_cast<std::uint32_t>(udp.size()))));
-  store_be16(f, udp_off + 6, c == 0 ? 0xffff : c);
-}
-
 // Puts extension headers (each with its own next-header byte, the last naming UDP) between the
 // IPv6 header and the UDP header of a RoCEv2 frame, and recomputes the ICRC.
 Frame behind_extensions(const Frame& roce, std::uint8_t first, const std::vector<std::uint8_t>& ext) {
@@ -367,6 +353,19 @@ Frame behind_extensions(const Frame& roce, std::uint8_t first, const std::vector
 }
 
 }  // namespace
+
+void fix_udp_checksum_v6(std::vector<std::byte>& f, std::size_t udp_off) {
+  wire::Ipv6Addr src, dst;
+  for (std::size_t i = 0; i < 16; ++i) {
+    src[i] = load_u8(f, 14 + 8 + i);
+    dst[i] = load_u8(f, 14 + 24 + i);
+  }
+  store_be16(f, udp_off + 6, 0);
+  const ConstByteSpan udp = ConstByteSpan(f).subspan(udp_off);
+  const std::uint16_t c = wire::ones_fold(
+      wire::ones_sum(udp, wire::pseudo_sum_v6(src, dst, 17, static_cast<std::uint32_t>(udp.size()))));
+  store_be16(f, udp_off + 6, c == 0 ? 0xffff : c);
+}
 
 bool write_host_chatter(const std::string& path, bool bad_icrc) {
   std::vector<Frame> frames;

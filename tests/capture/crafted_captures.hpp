@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace softrnic::test {
 
@@ -32,5 +33,9 @@ bool write_crafted_iwarp(const std::string& path, int mpa_revision, bool crc);
 //   6 a DNS query over UDP/IPv4   7 RC SEND ONLY over IPv6 behind Hop-by-Hop + Destination options
 // With bad_icrc set, frame 5's ICRC has its last byte flipped.
 bool write_host_chatter(const std::string& path, bool bad_icrc = false);
+
+// Recomputes the UDP checksum of the datagram at udp_off in an Ethernet + IPv6 frame (after a
+// test changed its bytes, such as the ICRC).
+void fix_udp_checksum_v6(std::vector<std::byte>& frame, std::size_t udp_off);
 
 }  // namespace softrnic::test
