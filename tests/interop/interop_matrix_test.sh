@@ -33,6 +33,16 @@ lab_up || exit $?
 
 only=${SOFTRNIC_INTEROP_ONLY:-.}
 case_check=""  # a command run on each case's capture (the MTU cases set it): nonzero fails the case
+case_setup=""  # a command run before each case (the DPDK pingpongs flush the guest's neighbours)
+# any_case BASE...: true when SOFTRNIC_INTEROP_ONLY selects BASE_softrnic_client or _server of one
+# of them (a block that sets something up for its cases runs only then).
+any_case() {
+  local b
+  for b in "$@"; do
+    [[ ${b}_softrnic_client =~ $only || ${b}_softrnic_server =~ $only ]] && return 0
+  done
+  return 1
+}
 port=$(( 20000 + $$ % 20000 ))
 rows=()
 failed=0
@@ -67,6 +77,7 @@ run_case() {
   local label=$1 tool=$2 dir=$3 transport=$4 tap=$5 gcmd=$6 hargs=$7 ggrep=${8:-} gcount=${9:-0}
   local cap="$lab_tmp/$label.pcap" hrc grc verdict=pass why=""
   if ! [[ $label =~ $only ]]; then return; fi
+  [ -z "$case_setup" ] || $case_setup
   echo "== $label: $tool, $dir, $transport"
   lab_capture_start "$tap" "$cap"
   if [ "$dir" = "softrnic client" ]; then
@@ -118,50 +129,42 @@ run_case() {
   rows+=("| $tool | $dir | $transport | $verdict${why:+ ($why)} |")
 }
 
+# pair_case LABEL TOOL TRANSPORT TAP GUEST_CMD HOST_CMD GUEST_ADDR HOST_ADDR: the case both ways,
+# each on a port of its own: the guest's GUEST_CMD serves and softrnic's HOST_CMD connects to
+# GUEST_ADDR, then softrnic serves and the guest connects to HOST_ADDR.
+pair_case() {
+  local label=$1 tool=$2 transport=$3 tap=$4 gcmd=$5 hcmd=$6 gaddr=$7 haddr=$8 p
+  port=$((port + 1)); p=$port
+  run_case "${label}_softrnic_client" "$tool" "softrnic client" "$transport" "$tap" "$gcmd -p $p" "$hcmd -p $p $gaddr"
+  port=$((port + 1)); p=$port
+  run_case "${label}_softrnic_server" "$tool" "softrnic server" "$transport" "$tap" "$gcmd -p $p $haddr" "$hcmd -p $p"
+}
+
 # --- rdma-core's pingpong tools -------------------------------------------------------------
-pingpong() {  # pingpong TOOL FAMILY
-  local tool=$1 fam=$2 ggid hgid hdev flags p
+pingpong() {  # pingpong TOOL FAMILY [dpdk]
+  local tool=$1 fam=$2 ggid hgid hdev flags transport="RoCEv2 $2" label="$1_pingpong_$2"
   if [ "$fam" = v4 ]; then ggid=1 hgid=0 hdev=$uring4; else ggid=2 hgid=1 hdev=$uring6; fi
+  if [ "${3:-}" = dpdk ]; then
+    transport="$transport, DPDK af_packet" label="${label}_dpdk"
+    if [ "$fam" = v4 ]; then hdev=$dpdk4; else hdev=$dpdk6; fi
+  fi
   if [ "$tool" = rc ]; then flags="-s 4096 -n 50 -c"; else flags="-s 1024 -n 50 -c"; fi
-  port=$((port + 1)); p=$port
-  run_case "${tool}_pingpong_${fam}_softrnic_client" "ibv_${tool}_pingpong" "softrnic client" "RoCEv2 $fam" tap0 \
-    "ibv_${tool}_pingpong -d rxe0 -g $ggid -p $p $flags" \
-    "${tool}_pingpong $hdev -g $hgid -p $p $flags $guest_v4_rxe"
-  port=$((port + 1)); p=$port
-  run_case "${tool}_pingpong_${fam}_softrnic_server" "ibv_${tool}_pingpong" "softrnic server" "RoCEv2 $fam" tap0 \
-    "ibv_${tool}_pingpong -d rxe0 -g $ggid -p $p $flags $host_v4_kern" \
-    "${tool}_pingpong $hdev -g $hgid -p $p $flags"
+  pair_case "$label" "ibv_${tool}_pingpong" "$transport" tap0 "ibv_${tool}_pingpong -d rxe0 -g $ggid $flags" \
+    "${tool}_pingpong $hdev -g $hgid $flags" "$guest_v4_rxe" "$host_v4_kern"
 }
 for fam in v4 v6; do for t in rc ud; do pingpong $t $fam; done; done
 
 # The same on a DPDK af_packet port (rv1: no kernel address, nothing answers for softrnic's
-# address but softrnic), with the guest's neighbour table flushed first: rdma-core resolves the
-# peer's GID (ARP/ND) in the middle of the TCP exchange, while softrnic waits on it.
-pingpong_dpdk() {  # pingpong_dpdk TOOL FAMILY
-  local tool=$1 fam=$2 ggid hgid hdev flags p
-  if [ "$fam" = v4 ]; then ggid=1 hgid=0 hdev=$dpdk4; else ggid=2 hgid=1 hdev=$dpdk6; fi
-  if [ "$tool" = rc ]; then flags="-s 4096 -n 50 -c"; else flags="-s 1024 -n 50 -c"; fi
-  local label
-  for label in softrnic_client softrnic_server; do
-    [[ "${tool}_pingpong_${fam}_dpdk_$label" =~ $only ]] || continue
-    guest_run -t 10 "ip neigh flush dev eth0" >/dev/null
-    port=$((port + 1)); p=$port
-    if [ $label = softrnic_client ]; then
-      run_case "${tool}_pingpong_${fam}_dpdk_$label" "ibv_${tool}_pingpong" "softrnic client" "RoCEv2 $fam, DPDK af_packet" tap0 \
-        "ibv_${tool}_pingpong -d rxe0 -g $ggid -p $p $flags" \
-        "${tool}_pingpong $hdev -g $hgid -p $p $flags $guest_v4_rxe"
-    else
-      run_case "${tool}_pingpong_${fam}_dpdk_$label" "ibv_${tool}_pingpong" "softrnic server" "RoCEv2 $fam, DPDK af_packet" tap0 \
-        "ibv_${tool}_pingpong -d rxe0 -g $ggid -p $p $flags $host_v4_kern" \
-        "${tool}_pingpong $hdev -g $hgid -p $p $flags"
-    fi
-  done
-}
-for fam in v4 v6; do for t in rc ud; do pingpong_dpdk $t $fam; done; done
+# address but softrnic), with the guest's neighbour table flushed before each case: rdma-core
+# resolves the peer's GID (ARP/ND) in the middle of the TCP exchange, while softrnic waits on it.
+flush_guest_neighbours() { guest_run -t 10 "ip neigh flush dev eth0" >/dev/null; }
+case_setup=flush_guest_neighbours
+for fam in v4 v6; do for t in rc ud; do pingpong $t $fam dpdk; done; done
+case_setup=""
 
 # --- perftest ---------------------------------------------------------------------------------
 perftest() {  # perftest TEST VARIANT: v4 | v4_cm | v6_mtu512 | dpdk_v4
-  local t=$1 var=$2 gopt hopt size p transport
+  local t=$1 var=$2 gopt hopt size transport
   case $t in
     *_bw) size="-s 65536 -n 200" ;;
     *_lat) size="-s 64 -n 200" ;;
@@ -177,12 +180,7 @@ perftest() {  # perftest TEST VARIANT: v4 | v4_cm | v6_mtu512 | dpdk_v4
   esac
   local dev=rxe0 tap=tap0 gaddr=$guest_v4_rxe haddr=$host_v4_kern
   [ "$var" = iwarp_v4 ] && dev=siw0 tap=tap1 gaddr=$guest_v4_siw haddr=$host_v4_kern_iw
-  port=$((port + 1)); p=$port
-  run_case "${t}_${var}_softrnic_client" "ib_$t" "softrnic client" "$transport" $tap \
-    "ib_$t -d $dev $gopt -p $p $size" "$t $hopt -p $p $size $gaddr"
-  port=$((port + 1)); p=$port
-  run_case "${t}_${var}_softrnic_server" "ib_$t" "softrnic server" "$transport" $tap \
-    "ib_$t -d $dev $gopt -p $p $size $haddr" "$t $hopt -p $p $size"
+  pair_case "${t}_${var}" "ib_$t" "$transport" $tap "ib_$t -d $dev $gopt $size" "$t $hopt $size" "$gaddr" "$haddr"
 }
 for var in v4 v4_cm v6_mtu512; do
   for t in send_bw write_bw read_bw atomic_bw send_lat write_lat read_lat; do perftest $t $var; done
@@ -247,7 +245,7 @@ rping_pair iwarp_v4_nocrc "iWARP v4, softrnic asks no CRC" tap1 "$guest_v4_siw" 
 siw_swap() {  # siw_swap MODULE_COMMAND: siw0 on another siw build
   guest_run -t 60 "rdma link delete siw0 && rmmod siw && $1 && rdma link add siw0 type siw netdev eth1"
 }
-if [[ rping_iwarp_v4_siwcrc =~ $only ]]; then
+if any_case rping_iwarp_v4_siwcrc; then
   if siw_swap "insmod /lib/siw-crc/siw.ko" >"$lab_tmp/siw_swap.log" 2>&1; then
     rping_pair iwarp_v4_siwcrc "iWARP v4, siw requires CRC" tap1 "$guest_v4_siw" "$host_v4_kern_iw" "$rping_iw4_nocrc"
     cap="$lab_tmp/rping_iwarp_v4_siwcrc_softrnic_server.pcap"
@@ -266,7 +264,7 @@ fi
 # 2% each way on the taps: netem on the guest's egress, and on the host side the lab's taps drop
 # 2% of what they send toward the guest (tc netem, or nftables where the host kernel has no
 # sch_netem: tests/common/wire_loss.sh), before the capture on the tap sees it.
-if [[ "rc_pingpong_v4_loss rping_roce_v4_loss rping_iwarp_v4_loss" =~ $only ]]; then
+if any_case rc_pingpong_v4_loss rping_roce_v4_loss rping_iwarp_v4_loss; then
   . "$here/../common/wire_loss.sh"
   if guest_run -t 30 "tc qdisc add dev eth0 root netem loss 2% && tc qdisc add dev eth1 root netem loss 2%" >/dev/null &&
       wire_loss "$lab_ns" tap0 2 && wire_loss "$lab_ns" tap1 2; then
@@ -296,20 +294,18 @@ fi
 # Every link of the lab at MTU 4200 (the bridge, the taps, the veths; the guest's NICs, so rxe's
 # active MTU becomes 4096). RoCEv2 cases ask for -m 4096 and must put 4096-byte payloads on the
 # wire; iWARP cases must carry frames above 4000 bytes (TCP segments of the larger MSS).
-mtu_frames() {  # mtu_frames CAPTURE: frames above 4000 bytes, at least one
-  local n
-  n=$(tshark -n -r "$1" -Y 'frame.len > 4000' 2>/dev/null | wc -l)
-  echo "$n frames above 4000 bytes"
-  [ "$n" -gt 0 ]
+at_least_one() {  # at_least_one N WHAT: prints "N WHAT", fails when N is 0
+  echo "$1 $2"
+  [ "$1" -gt 0 ]
 }
-roce_4096() {  # roce_4096 CAPTURE: RoCEv2 packets with 4096 payload bytes, at least one
-  local n
-  n=$("$softrnic" decode "$1" 2>/dev/null | grep -c 'len=4096')
-  echo "$n RoCEv2 packets of 4096 payload bytes"
-  [ "$n" -gt 0 ]
+mtu_frames() {  # mtu_frames CAPTURE: frames above 4000 bytes
+  at_least_one "$(tshark -n -r "$1" -Y 'frame.len > 4000' 2>/dev/null | wc -l)" "frames above 4000 bytes"
 }
-mtu_cases="write_bw_mtu4096 send_bw_mtu4096 read_bw_mtu4096 rc_pingpong_mtu4096 write_bw_iwarp_mtu4200 rping_iwarp_mtu4200"
-if [[ "$mtu_cases" =~ $only ]]; then
+roce_4096() {  # roce_4096 CAPTURE: RoCEv2 packets with 4096 payload bytes
+  at_least_one "$("$softrnic" decode "$1" 2>/dev/null | grep -c 'len=4096')" "RoCEv2 packets of 4096 payload bytes"
+}
+if any_case write_bw_mtu4096 send_bw_mtu4096 read_bw_mtu4096 rc_pingpong_mtu4096 write_bw_iwarp_mtu4200 \
+    rping_iwarp_mtu4200; then
   lab_mtu() {  # lab_mtu BYTES: every lab link and the guest's NICs
     local i
     for i in tap0 tap1 rv0 rv1 kv0 kv1 br0; do ip -n "$lab_ns" link set "$i" mtu "$1" || return 1; done
@@ -321,28 +317,15 @@ if [[ "$mtu_cases" =~ $only ]]; then
     iwm="--dev name=im,proto=iwarp,port=uring,ip4=$host_v4_kern_iw/24,mtu=4200"
     case_check=roce_4096
     for t in write_bw send_bw read_bw; do
-      port=$((port + 1)); p=$port
-      run_case "${t}_mtu4096_softrnic_client" "ib_$t" "softrnic client" "RoCEv2 v4, path MTU 4096" tap0 \
-        "ib_$t -d rxe0 -x 1 -m 4096 -p $p -s 65536 -n 200" "$t $m4 -x 0 -m 4096 -p $p -s 65536 -n 200 $guest_v4_rxe"
-      port=$((port + 1)); p=$port
-      run_case "${t}_mtu4096_softrnic_server" "ib_$t" "softrnic server" "RoCEv2 v4, path MTU 4096" tap0 \
-        "ib_$t -d rxe0 -x 1 -m 4096 -p $p -s 65536 -n 200 $host_v4_kern" "$t $m4 -x 0 -m 4096 -p $p -s 65536 -n 200"
+      pair_case "${t}_mtu4096" "ib_$t" "RoCEv2 v4, path MTU 4096" tap0 "ib_$t -d rxe0 -x 1 -m 4096 -s 65536 -n 200" \
+        "$t $m4 -x 0 -m 4096 -s 65536 -n 200" "$guest_v4_rxe" "$host_v4_kern"
     done
-    port=$((port + 1)); p=$port
-    run_case "rc_pingpong_mtu4096_softrnic_client" "ibv_rc_pingpong" "softrnic client" "RoCEv2 v4, path MTU 4096" tap0 \
-      "ibv_rc_pingpong -d rxe0 -g 1 -m 4096 -p $p -s 16384 -n 50 -c" \
-      "rc_pingpong $m4 -g 0 -m 4096 -p $p -s 16384 -n 50 -c $guest_v4_rxe"
-    port=$((port + 1)); p=$port
-    run_case "rc_pingpong_mtu4096_softrnic_server" "ibv_rc_pingpong" "softrnic server" "RoCEv2 v4, path MTU 4096" tap0 \
-      "ibv_rc_pingpong -d rxe0 -g 1 -m 4096 -p $p -s 16384 -n 50 -c $host_v4_kern" \
-      "rc_pingpong $m4 -g 0 -m 4096 -p $p -s 16384 -n 50 -c"
+    pair_case rc_pingpong_mtu4096 ibv_rc_pingpong "RoCEv2 v4, path MTU 4096" tap0 \
+      "ibv_rc_pingpong -d rxe0 -g 1 -m 4096 -s 16384 -n 50 -c" "rc_pingpong $m4 -g 0 -m 4096 -s 16384 -n 50 -c" \
+      "$guest_v4_rxe" "$host_v4_kern"
     case_check=mtu_frames
-    port=$((port + 1)); p=$port
-    run_case "write_bw_iwarp_mtu4200_softrnic_client" "ib_write_bw" "softrnic client" "iWARP v4, -R, MTU 4200" tap1 \
-      "ib_write_bw -d siw0 -R -p $p -s 65536 -n 200" "write_bw $iwm -d im -R -p $p -s 65536 -n 200 $guest_v4_siw"
-    port=$((port + 1)); p=$port
-    run_case "write_bw_iwarp_mtu4200_softrnic_server" "ib_write_bw" "softrnic server" "iWARP v4, -R, MTU 4200" tap1 \
-      "ib_write_bw -d siw0 -R -p $p -s 65536 -n 200 $host_v4_kern_iw" "write_bw $iwm -d im -R -p $p -s 65536 -n 200"
+    pair_case write_bw_iwarp_mtu4200 ib_write_bw "iWARP v4, -R, MTU 4200" tap1 "ib_write_bw -d siw0 -R -s 65536 -n 200" \
+      "write_bw $iwm -d im -R -s 65536 -n 200" "$guest_v4_siw" "$host_v4_kern_iw"
     rping_pair iwarp_mtu4200 "iWARP v4, MTU 4200" tap1 "$guest_v4_siw" "$host_v4_kern_iw" "$iwm" 10 16000
     case_check=""
     lab_mtu 1500 || echo "note: the lab's MTU could not be put back to 1500"
