@@ -226,6 +226,17 @@ std::expected<ParsedFrame, DropReason> parse_impl(ConstByteSpan frame, std::byte
 
 }  // namespace
 
+std::optional<Ipv6UpperLayer> ipv6_upper_layer(ConstByteSpan frame, std::size_t l3_off) {
+  const auto ip6 = view_at<Ipv6View>(frame, l3_off);
+  if (!ip6 || ip6->version() != 6) return std::nullopt;
+  const std::size_t plen = ip6->payload_length();
+  if (plen > frame.size() - l3_off - Ipv6View::kSize) return std::nullopt;
+  Ipv6UpperLayer u{l3_off + Ipv6View::kSize, ip6->next_header(), l3_off + Ipv6View::kSize + plen};
+  const auto walked = walk_ipv6_extensions(frame, u.end, u.off, u.proto);
+  if (!walked || !*walked) return std::nullopt;
+  return u;
+}
+
 std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame, const ParseOptions& opts) {
   return parse_impl(frame, nullptr, opts);
 }

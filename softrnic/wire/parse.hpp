@@ -113,6 +113,16 @@ Ieth ieth_of(const P& p) { return read_ieth(p.frame, p.ext_off(kIeth)); }
 template <class P>
 Rdeth rdeth_of(const P& p) { return read_rdeth(p.frame, p.ext_off(kRdeth)); }
 
+// The upper-layer header of the IPv6 packet at l3_off, found by walking its extension headers as
+// parse_frame does; nothing when the header, the chain or the payload length is broken, or the
+// chain ends in a header that is not walked (ESP, a Routing header with segments left, ...).
+struct Ipv6UpperLayer {
+  std::size_t off = 0;     // in the frame
+  std::uint8_t proto = 0;  // its next-header value
+  std::size_t end = 0;     // the end of the IPv6 payload
+};
+[[nodiscard]] std::optional<Ipv6UpperLayer> ipv6_upper_layer(ConstByteSpan frame, std::size_t l3_off);
+
 [[nodiscard]] std::expected<ParsedFrame, DropReason> parse_frame(ConstByteSpan frame,
                                                                  const ParseOptions& opts = {});
 // The same, for a frame the caller owns (the engine's receive path): the ICRC is verified in
