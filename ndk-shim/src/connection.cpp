@@ -36,16 +36,12 @@ std::uint8_t read_limit(ULONG wanted, std::uint32_t device_max) {
 }
 
 NTSTATUS connect_failure_status(const cm::CmEvent& e) {
-  const std::string& m = e.message;
-  // iWARP: the peer's TCP stack answered the SYN with a RST (no listener on that port).
-  if (m.find("refused") != std::string::npos) return STATUS_CONNECTION_REFUSED;
-  if (m.find("unreachable") != std::string::npos || m.find("resolve") != std::string::npos)
-    return STATUS_HOST_UNREACHABLE;
-  if (m.find("retr") != std::string::npos || m.find("timeout") != std::string::npos ||
-      m.find("timed out") != std::string::npos || m.find("no answer") != std::string::npos ||
-      m.find("no MPA Reply within") != std::string::npos)
-    return STATUS_IO_TIMEOUT;
-  return STATUS_CONNECTION_ABORTED;
+  switch (e.cause) {
+    case cm::CmEvent::Cause::refused: return STATUS_CONNECTION_REFUSED;
+    case cm::CmEvent::Cause::unreachable: return STATUS_HOST_UNREACHABLE;
+    case cm::CmEvent::Cause::timed_out: return STATUS_IO_TIMEOUT;
+    default: return STATUS_CONNECTION_ABORTED;
+  }
 }
 
 // Takes the pending request out of the connector before finishing it: its callback may close

@@ -307,6 +307,7 @@ void ConnectionManager::Impl::queue(Conn* c, const wire::Ipv6Addr& src, const wi
     ctr.add(CmCounter::tx_dropped);
     if (c && c->state == State::resolving) {  // its REQ never left: say so rather than hang
       CmEvent e = event_of(*c, CmEvent::Type::connect_error);
+      e.cause = CmEvent::Cause::aborted;
       e.message = "the CM's send queue is full (" + std::to_string(cfg.max_pending) + " MADs)";
       emit(*c, std::move(e));
       finish(*c);
@@ -353,6 +354,7 @@ void ConnectionManager::Impl::flush_pending() {
       Conn* c = find(p.conn);
       if (c && c->state != State::timewait) {
         CmEvent e = event_of(*c, CmEvent::Type::connect_error);
+        e.cause = CmEvent::Cause::unreachable;
         if (c->state == State::established || c->state == State::dreq_sent)
           e.type = CmEvent::Type::disconnected;
         e.message = engine::resolution_error(p.dst, res).message;
@@ -675,6 +677,7 @@ void ConnectionManager::Impl::on_rep(Conn& c, const mad::Rep& r) {
   if (!up) {
     send_rej(c.local_gid, c.remote_gid, c.tid, c.id, c.remote_id, mad::MsgKind::rep, mad::RejectReason::no_qp);
     CmEvent e = event_of(c, CmEvent::Type::connect_error);
+    e.cause = CmEvent::Cause::aborted;
     e.message = "QP " + std::to_string(c.qp->qpn) + " could not be connected: " + up.error().message;
     emit(c, std::move(e));
     finish(c);
@@ -711,6 +714,7 @@ void ConnectionManager::Impl::on_rej(Conn& c, const mad::Rej& r) {
     return;
   }
   CmEvent e = event_of(c, CmEvent::Type::rejected);
+  e.cause = CmEvent::Cause::rejected;
   e.reject_reason = r.reason;
   e.private_data.assign(r.private_data.begin(), r.private_data.end());
   e.message = "rejected by " + to_string(c.remote) + ": " + std::string(mad::reject_reason_name(r.reason)) +
@@ -766,6 +770,7 @@ void ConnectionManager::Impl::on_dreq(Conn* c, const wire::Ipv6Addr& src, const 
   send_conn(*c, drep);
   ctr.add(CmCounter::disconnected);
   CmEvent e = event_of(*c, CmEvent::Type::disconnected);
+  e.cause = CmEvent::Cause::peer_disconnected;
   e.peer_initiated = true;
   e.private_data.assign(d.private_data.begin(), d.private_data.end());
   emit(*c, std::move(e));
@@ -796,6 +801,7 @@ void ConnectionManager::Impl::timer_fired(Conn& c) {
   const auto give_up = [&](CmEvent::Type t, const std::string& what) {
     ctr.add(CmCounter::timeouts);
     CmEvent e = event_of(c, t);
+    e.cause = CmEvent::Cause::timed_out;
     e.message = what.empty() ? to_string(c.remote) + " gave up before the connection was accepted"
                              : "no " + what + " from " + to_string(c.remote) + " after " +
                                    std::to_string(c.sends) + " tries";

@@ -56,7 +56,19 @@ struct CmEvent {
                       // QP setup failed; `message` says which
     disconnected,     // the peer sent DREQ, or our DREQ was answered (or went unanswered)
   };
+  // Why a connection attempt failed or a connection ended, for programs (both connection
+  // managers, RoCEv2's and iWARP's, set it); `message` is for people and may change.
+  enum class Cause : std::uint8_t {
+    none,               // connect_request, established, a disconnect we asked for
+    refused,            // nothing listens there (iWARP: the TCP SYN was answered with a RST)
+    unreachable,        // no route, or the peer's address did not resolve
+    timed_out,          // no answer within the retries or a deadline
+    rejected,           // the peer said no (reject_reason)
+    aborted,            // failed here (QP setup, a full queue, a protocol error by the peer)
+    peer_disconnected,  // an established connection ended from the peer's side
+  };
   Type type = Type::connect_error;
+  Cause cause = Cause::none;
   ConnId conn = 0;
   ListenerId listener = 0;  // connect_request
   Address local, remote;

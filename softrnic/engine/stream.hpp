@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +28,29 @@ struct StreamEndpoint {
   bool operator==(const StreamEndpoint&) const = default;
 };
 std::string to_string(const StreamEndpoint& e);
+
+// Why a stream failed, for programs; Stream::error() says it for people.
+enum class StreamFailure : std::uint8_t {
+  none,
+  refused,      // nothing listens there (ECONNREFUSED: the peer answered the SYN with a RST)
+  unreachable,  // no route to the peer (EHOSTUNREACH, ENETUNREACH)
+  timed_out,    // no answer (ETIMEDOUT)
+  reset,        // an open connection was reset (ECONNRESET, EPIPE)
+  other,
+};
+// The failure an errno value names.
+constexpr StreamFailure stream_failure_of(int err) {
+  switch (err) {
+    case 0: return StreamFailure::none;
+    case ECONNREFUSED: return StreamFailure::refused;
+    case EHOSTUNREACH:
+    case ENETUNREACH: return StreamFailure::unreachable;
+    case ETIMEDOUT: return StreamFailure::timed_out;
+    case ECONNRESET:
+    case EPIPE: return StreamFailure::reset;
+    default: return StreamFailure::other;
+  }
+}
 
 class Stream {
  public:
@@ -50,6 +74,8 @@ class Stream {
   virtual State state() const = 0;
   // Why the stream failed (empty otherwise), e.g. "connect to 198.18.0.2:4791: Connection refused".
   virtual std::string error() const = 0;
+  // The same as a kind (StreamFailure::none unless state() is failed).
+  virtual StreamFailure failure() const = 0;
   // Orderly close once the queued bytes are sent (TCP FIN).
   virtual void close() = 0;
   // Abortive close: queued bytes are dropped and the peer sees a reset (TCP RST).

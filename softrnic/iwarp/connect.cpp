@@ -61,6 +61,18 @@ namespace {
 
 constexpr std::uint64_t kMpaTimeoutNs = 10'000'000'000;  // TCP + MPA exchange
 
+using Cause = cm::CmEvent::Cause;
+
+// What a failed TCP connect means to the connection's owner.
+Cause cause_of(StreamFailure f) {
+  switch (f) {
+    case StreamFailure::refused: return Cause::refused;
+    case StreamFailure::unreachable: return Cause::unreachable;
+    case StreamFailure::timed_out: return Cause::timed_out;
+    default: return Cause::aborted;
+  }
+}
+
 cm::CmEvent event(const Conn& c, cm::CmEvent::Type t) {
   cm::CmEvent e;
   e.type = t;
@@ -320,9 +332,10 @@ std::size_t Device::poll() {
 
   for (auto& cp : m.conns) {
     Conn& c = *cp;
-    const auto give_up = [&](cm::CmEvent::Type t, const std::string& why) {
+    const auto give_up = [&](cm::CmEvent::Type t, cm::CmEvent::Cause cause, const std::string& why) {
       add(IwarpCounter::connections_failed);
       cm::CmEvent e = event(c, t);
+      e.cause = cause;
       e.message = why;
       if (c.stream) c.stream->abort();
       if (c.qp && c.active) {
@@ -336,7 +349,7 @@ std::size_t Device::poll() {
       case Conn::St::tcp_connecting: {
         const auto s = c.stream->state();
         if (s == Stream::State::failed) {
-          give_up(cm::CmEvent::Type::connect_error, c.stream->error());
+          give_up(cm::CmEvent::Type::connect_error, cause_of(c.stream->failure()), c.stream->error());
         } else if (s == Stream::State::open) {
           wire::MpaFrame req;
           req.kind = wire::MpaKind::request;
@@ -353,7 +366,7 @@ std::size_t Device::poll() {
           c.st = Conn::St::awaiting_reply;
           ++work;
         } else if (now > c.deadline) {
-          give_up(cm::CmEvent::Type::connect_error, "TCP connect timed out");
+          give_up(cm::CmEvent::Type::connect_error, Cause::timed_out, "TCP connect timed out");
         }
         break;
       }
@@ -362,26 +375,29 @@ std::size_t Device::poll() {
         auto f = read_frame(c);
         if (!f) {
           if (c.stream->state() == Stream::State::failed || c.stream->state() == Stream::State::peer_closed) {
-            give_up(cm::CmEvent::Type::connect_error, "the peer closed the connection before its MPA Reply");
+            give_up(cm::CmEvent::Type::connect_error, Cause::aborted,
+                    "the peer closed the connection before its MPA Reply");
           } else if (now > c.deadline) {
-            give_up(cm::CmEvent::Type::connect_error, "no MPA Reply within 10 s");
+            give_up(cm::CmEvent::Type::connect_error, Cause::timed_out,
+                    "no MPA Reply within " + std::to_string(kMpaTimeoutNs / 1'000'000'000) + " s");
           }
           break;
         }
         ++work;
         if (!*f) {
-          give_up(cm::CmEvent::Type::connect_error,
+          give_up(cm::CmEvent::Type::connect_error, Cause::aborted,
                   "bad MPA Reply: " + std::string(wire::iwarp_error_name(f->error())));
           break;
         }
         const wire::MpaFrame& rep = **f;
         if (rep.kind != wire::MpaKind::reply) {
-          give_up(cm::CmEvent::Type::connect_error, "the peer answered with an MPA Request");
+          give_up(cm::CmEvent::Type::connect_error, Cause::aborted, "the peer answered with an MPA Request");
           break;
         }
         if (rep.reject) {
           add(IwarpCounter::mpa_rejects_rx);
           cm::CmEvent e = event(c, cm::CmEvent::Type::rejected);
+          e.cause = Cause::rejected;
           e.reject_reason = static_cast<std::uint16_t>(wire::cm::RejectReason::consumer_reject);
           e.private_data.assign(rep.private_data.begin(), rep.private_data.end());
           e.message = "rejected by " + to_string(c.stream->peer()) + " (MPA Reply with R set)";
@@ -393,7 +409,8 @@ std::size_t Device::poll() {
           break;
         }
         if (rep.markers) {
-          give_up(cm::CmEvent::Type::connect_error, "the peer wants MPA markers, which are not supported");
+          give_up(cm::CmEvent::Type::connect_error, Cause::aborted,
+                  "the peer wants MPA markers, which are not supported");
           break;
         }
         Qp& qp = *c.qp;
@@ -486,7 +503,7 @@ std::size_t Device::poll() {
         if (now > c.deadline) {
           // Nobody answered: the peer is let go and the owner told its connect_request is gone.
           add(IwarpCounter::owner_decision_timeouts);
-          give_up(cm::CmEvent::Type::connect_error,
+          give_up(cm::CmEvent::Type::connect_error, Cause::timed_out,
                   "not accepted or rejected within " + std::to_string(config_.owner_decision_ns / 1'000'000'000) + " s");
         }
         break;

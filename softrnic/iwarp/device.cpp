@@ -566,6 +566,7 @@ void Device::fail_qp(Qp& qp, const std::string& why, bool peer_initiated) {
   if (qp.conn) {
     cm::CmEvent e;
     e.type = cm::CmEvent::Type::disconnected;
+    e.cause = peer_initiated ? cm::CmEvent::Cause::peer_disconnected : cm::CmEvent::Cause::none;
     e.peer_initiated = peer_initiated;
     e.message = why;
     emit(*qp.conn, std::move(e));

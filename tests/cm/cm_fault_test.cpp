@@ -158,6 +158,7 @@ TEST(CmFaults, PeerThatVanishesMidHandshakeTimesOutWithAClearError) {
   ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::connect_error) > 0; }, 2'000'000));
   const CmEvent* e = t.a.last(Type::connect_error);
   EXPECT_NE(e->message.find("no REP to our REQ from 198.18.0.2:7174 after 4 tries"), std::string::npos) << e->message;
+  EXPECT_EQ(e->cause, CmEvent::Cause::timed_out);
   EXPECT_EQ(t.a.cm->counters().get(CmCounter::timeouts), 1u);
   // B hears A's REJ (timeout) or gives up on its own: either way it reports and forgets.
   ASSERT_TRUE(t.run_until([&] { return t.b.count(Type::rejected) + t.b.count(Type::connect_error) > 0; }, 2'000'000));
@@ -176,6 +177,7 @@ TEST(CmFaults, PassiveSideGivesUpWhenNoRtuEverComes) {
   connect_to(t, *qa, 7174);
   ASSERT_TRUE(t.run_until([&] { return t.b.count(Type::connect_error) > 0; }, 2'000'000));
   EXPECT_NE(t.b.last(Type::connect_error)->message.find("no RTU to our REP"), std::string::npos);
+  EXPECT_EQ(t.b.last(Type::connect_error)->cause, CmEvent::Cause::timed_out);
 }
 
 TEST(CmFaults, UnreachablePeerGivesAClearErrorNotAHang) {
@@ -187,6 +189,7 @@ TEST(CmFaults, UnreachablePeerGivesAClearErrorNotAHang) {
   ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::connect_error) > 0; }, 2'000'000));
   EXPECT_NE(t.a.last(Type::connect_error)->message.find("no answer from 198.18.0.99"), std::string::npos)
       << t.a.last(Type::connect_error)->message;
+  EXPECT_EQ(t.a.last(Type::connect_error)->cause, CmEvent::Cause::unreachable);
   EXPECT_EQ(t.a.cm->counters().get(CmCounter::resolve_failed), 1u);
 }
 
@@ -276,6 +279,7 @@ TEST(CmFaults, StaleConnectionIsRejectedWithReason10) {
   connect_to(t, *qa, 7174);
   ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::rejected) > 0; }));
   EXPECT_EQ(t.a.last(Type::rejected)->reject_reason, 10);
+  EXPECT_EQ(t.a.last(Type::rejected)->cause, CmEvent::Cause::rejected);
   EXPECT_EQ(t.b.cm->counters().get(CmCounter::stale_rejected), 1u);
 }
 

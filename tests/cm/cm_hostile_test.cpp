@@ -434,6 +434,7 @@ TEST(CmHostile, ConnectWhoseReqFindsTheSendQueueFullFailsInsteadOfHanging) {
   EXPECT_EQ(count(t.a, CmCounter::tx_dropped), 3u);
   ASSERT_EQ(t.a.count(Type::connect_error), 3u);
   EXPECT_NE(t.a.last(Type::connect_error)->message.find("send queue is full"), std::string::npos);
+  EXPECT_EQ(t.a.last(Type::connect_error)->cause, CmEvent::Cause::aborted);
   // The two that waited fail when the neighbour does.
   t.run_for(5 * kSec, 10 * kMs);
   EXPECT_EQ(t.a.count(Type::connect_error), 5u);

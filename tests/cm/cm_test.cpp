@@ -130,6 +130,8 @@ TEST_P(CmBasic, DisconnectFromEitherSideReachesTheOtherWithPrivateData) {
     ASSERT_TRUE(t.run_until([&] { return from.count(Type::disconnected) && to.count(Type::disconnected); }));
     EXPECT_FALSE(from.last(Type::disconnected)->peer_initiated);
     EXPECT_TRUE(to.last(Type::disconnected)->peer_initiated);
+    EXPECT_EQ(from.last(Type::disconnected)->cause, CmEvent::Cause::none);
+    EXPECT_EQ(to.last(Type::disconnected)->cause, CmEvent::Cause::peer_disconnected);
     EXPECT_EQ(text_of(to.last(Type::disconnected)->private_data), "bye");
     EXPECT_EQ(qa->attr.state, verbs::QpState::rts) << "the CM does not flush: the owner decides";
     // Time-wait ends and the records go away.

@@ -163,6 +163,7 @@ TEST(IwConnect, NobodyListeningIsAConnectErrorNamingTheAddress) {
   ASSERT_TRUE(t.run_until([&] { return t.a.count(Type::connect_error) > 0; }));
   EXPECT_NE(t.a.last(Type::connect_error)->message.find("198.18.1.2:6: Connection refused"), std::string::npos)
       << t.a.last(Type::connect_error)->message;
+  EXPECT_EQ(t.a.last(Type::connect_error)->cause, cm::CmEvent::Cause::refused);
 }
 
 TEST(IwConnect, BadArgumentsAreRefused) {

@@ -25,6 +25,7 @@ class ForwardingStream : public Stream {
   std::size_t unsent() const override { return s_->unsent(); }
   State state() const override { return s_->state(); }
   std::string error() const override { return s_->error(); }
+  StreamFailure failure() const override { return s_->failure(); }
   void close() override { s_->close(); }
   void abort() override { s_->abort(); }
   StreamEndpoint local() const override { return s_->local(); }
@@ -111,6 +112,7 @@ class StreamNet {
     std::size_t unsent() const override { return 0; }
     State state() const override { return State::failed; }
     std::string error() const override { return "connect to " + to_string(to_) + ": Connection refused"; }
+    StreamFailure failure() const override { return StreamFailure::refused; }
     void close() override {}
     void abort() override {}
     StreamEndpoint local() const override { return {}; }

@@ -47,6 +47,7 @@ class StreamCapture::CapturedStream final : public Stream {
   std::size_t unsent() const override { return inner_->unsent(); }
   State state() const override { return inner_->state(); }
   std::string error() const override { return inner_->error(); }
+  StreamFailure failure() const override { return inner_->failure(); }
   void close() override {
     sync();
     if (opened_ && !fin_out_) {

@@ -19,6 +19,7 @@ struct StreamPair::Link {
     ByteRing rx;
     S state = S::open;
     std::string error;
+    StreamFailure failure = StreamFailure::none;
     StreamEndpoint local;
     StreamEndpoint peer;
     bool fin_queued = false;  // FIN follows the last byte of tx
@@ -66,6 +67,7 @@ struct StreamPair::Link {
     if (!connected(e.state)) return;
     e.state = S::failed;
     e.error = "recv from " + to_string(e.peer) + ": " + std::strerror(ECONNRESET);
+    e.failure = StreamFailure::reset;
     e.tx.clear();
   }
 
@@ -139,6 +141,7 @@ class PairStream final : public Stream {
     return end().state;
   }
   std::string error() const override { return end().error; }
+  StreamFailure failure() const override { return end().failure; }
   void close() override { link_->close(i_); }
   void abort() override { link_->abort(i_); }
   StreamEndpoint local() const override { return end().local; }
@@ -163,6 +166,7 @@ void StreamPair::inject_reset(StreamSide from) {
   if (Link::connected(e.state)) {
     e.state = S::failed;
     e.error = "connection to " + to_string(e.peer) + ": reset injected";
+    e.failure = StreamFailure::reset;
     e.tx.clear();
   }
   if (was_connected) link->fail_with_reset(1 - i);

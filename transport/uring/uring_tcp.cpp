@@ -80,6 +80,7 @@ UringTcpTransport::Core::~Core() {
     if (c.state == S::connecting || c.state == S::open || c.state == S::peer_closed) {
       c.state = S::failed;
       c.error = "the transport was destroyed";
+      c.failure = StreamFailure::other;
     }
   }
   for (Slot& s : slots_)
@@ -234,6 +235,7 @@ void UringTcpTransport::Core::fail(ConnRec& c, const char* what, int err) {
     if (c.state != S::connecting) counters.add(C::stream_errors);
     c.state = S::failed;
     c.error = std::string(what) + " " + to_string(c.peer) + ": " + tcp_socket::errno_text(err);
+    c.failure = stream_failure_of(err);
   }
   c.teardown = true;
 }

@@ -49,6 +49,7 @@ struct ConnRec final : Rec {
 
   Stream::State state = Stream::State::connecting;
   std::string error;
+  StreamFailure failure = StreamFailure::none;
   StreamEndpoint local;
   StreamEndpoint peer;
   std::uint32_t mss = 536;

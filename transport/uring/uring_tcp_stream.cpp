@@ -42,6 +42,7 @@ class TcpStream final : public Stream {
   std::size_t unsent() const override { return c_->tx.size(); }
   State state() const override { return c_->state; }
   std::string error() const override { return c_->error; }
+  StreamFailure failure() const override { return c_->failure; }
   void close() override {
     if (c_->core != nullptr) {
       c_->core->close_stream(*c_);
@@ -103,6 +104,7 @@ Result<std::unique_ptr<Stream>> UringTcpTransport::Core::connect(const StreamEnd
   if (sqe == nullptr) {
     c->state = S::failed;
     c->error = "connect to " + to_string(remote) + ": the submission queue is full";
+    c->failure = StreamFailure::other;
     c->teardown = true;
   } else {
     io_uring_prep_connect(sqe, c->fd, reinterpret_cast<const sockaddr*>(&c->remote_addr.storage),
