@@ -28,8 +28,6 @@ std::string_view counter_name(DeviceCounter c) {
 
 namespace {
 
-constexpr std::uint8_t kOpAcknowledge = 0x11;  // RC ACKNOWLEDGE (ACKs and NAKs)
-
 engine::GidTable make_gid_table(const DeviceConfig& c, const Port& port) {
   engine::GidTableConfig gc;
   gc.mac = c.mac;
@@ -439,7 +437,7 @@ bool Device::send_packet(Qp& qp, const wire::Bth& bth, const wire::ExtHeaders& e
   }
   s->bth = bth;
   s->ext = ext;
-  if (bth.opcode != kOpAcknowledge) tx_acks_only_ = false;
+  if (bth.opcode != wire::kRcAcknowledge) tx_acks_only_ = false;
   // IPv4 identification 0 with DF (IP_PMTUDISC_DO): what a kernel UDP socket sends too, so a
   // socket port's peer computes the same ICRC (the ICRC covers the ID).
   s->ip.id = 0;
@@ -731,7 +729,7 @@ void Device::receive(Packet* pkt) {
       qp->cnp_sent_once = true;
       qp->last_cnp_ns = now;
       wire::Bth cnp{};
-      cnp.opcode = 0x81;
+      cnp.opcode = wire::kCnpOpcode;
       cnp.resv8a = 0x40;  // BECN
       cnp.dest_qp = Qpn{qp->type == QpType::ud ? wire::deth_of(p).src_qp.raw() : qp->attr.dest_qpn};
       if (send_packet(*qp, cnp, {}, {})) {

@@ -17,28 +17,22 @@ namespace {
 constexpr std::uint32_t kAckReqEvery = 32;  // packets between ACK requests inside long messages
 constexpr int kBudget = 64;                 // packets per QP per loop, for fairness
 
-std::uint8_t request_op5(WrOpcode op, wire::Pos pos) {
-  using wire::Pos;
-  const bool first = pos == Pos::first, mid = pos == Pos::middle, last = pos == Pos::last;
+// The opcode of a work request's packet at `pos` in its message (wire/opcode.hpp answers it).
+std::uint8_t request_opcode(wire::Transport t, WrOpcode op, wire::Pos pos) {
+  using wire::Op;
   switch (op) {
-    case WrOpcode::send: return first ? 0x00 : mid ? 0x01 : last ? 0x02 : 0x04;
-    case WrOpcode::send_with_imm: return first ? 0x00 : mid ? 0x01 : last ? 0x03 : 0x05;
-    case WrOpcode::send_with_inv: return first ? 0x00 : mid ? 0x01 : last ? 0x16 : 0x17;
-    case WrOpcode::rdma_write: return first ? 0x06 : mid ? 0x07 : last ? 0x08 : 0x0a;
-    case WrOpcode::rdma_write_with_imm: return first ? 0x06 : mid ? 0x07 : last ? 0x09 : 0x0b;
-    case WrOpcode::rdma_read: return 0x0c;
-    case WrOpcode::atomic_cmp_swap: return 0x13;
-    case WrOpcode::atomic_fetch_add: return 0x14;
-    default: return 0x1f;
+    case WrOpcode::send: return wire::opcode_for(t, Op::send, pos);
+    case WrOpcode::send_with_imm: return wire::opcode_for(t, Op::send, pos, true);
+    case WrOpcode::send_with_inv: return wire::opcode_for(t, Op::send, pos, false, true);
+    case WrOpcode::rdma_write: return wire::opcode_for(t, Op::rdma_write, pos);
+    case WrOpcode::rdma_write_with_imm: return wire::opcode_for(t, Op::rdma_write, pos, true);
+    case WrOpcode::rdma_read: return wire::opcode_for(t, Op::rdma_read_request, wire::Pos::only);
+    case WrOpcode::atomic_cmp_swap: return wire::opcode_for(t, Op::compare_swap, wire::Pos::only);
+    case WrOpcode::atomic_fetch_add: return wire::opcode_for(t, Op::fetch_add, wire::Pos::only);
+    default: return wire::kNoOpcode;
   }
 }
 
-wire::Pos position(std::uint32_t k, std::uint32_t n) {
-  if (n == 1) return wire::Pos::only;
-  if (k == 0) return wire::Pos::first;
-  if (k + 1 == n) return wire::Pos::last;
-  return wire::Pos::middle;
-}
 
 wire::Transport transport_of(QpType t) {
   return t == QpType::rc ? wire::Transport::rc : t == QpType::uc ? wire::Transport::uc : wire::Transport::ud;
@@ -95,8 +89,8 @@ void requester_step(Device& dev, Qp& qp) {
     bth.pkey = Pkey{qp.attr.pkey};
     bth.dest_qp = Qpn{qp.type == QpType::ud ? w.wr.remote_qpn : qp.attr.dest_qpn};
     bth.psn = w.first_psn + k;
-    const wire::Pos pos = rd_at ? wire::Pos::only : position(k, w.npkts);
-    bth.opcode = wire::make_opcode(transport_of(qp.type), request_op5(w.wr.opcode, pos));
+    const wire::Pos pos = rd_at ? wire::Pos::only : wire::position_in_message(k, w.npkts);
+    bth.opcode = request_opcode(transport_of(qp.type), w.wr.opcode, pos);
     const bool last = pos == wire::Pos::last || pos == wire::Pos::only;
     const std::uint32_t offset = k * pmtu;
     std::uint32_t pkts_sent = 1;

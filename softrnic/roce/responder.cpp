@@ -49,10 +49,29 @@ void queue_nak(Qp& qp, Psn psn, std::uint8_t syndrome) {
 
 std::uint8_t nak(std::uint8_t code) { return wire::aeth::make(wire::aeth::kTypeNak, code); }
 
-// A fatal request error: NAK it and move the QP to ERR (IBA 9.7.5.2.3, 9.7.5.2.5).
-void fail_request(Device& dev, Qp& qp, Psn psn, std::uint8_t code, AsyncEvent::Type why) {
-  queue_nak(qp, psn, nak(code));
-  dev.enter_error(qp, why, true);
+// The responder's fatal request errors (IBA 9.7.5.2.3-5). Each is mapped here and only here to
+// the NAK code the requester sees (which its completer turns into a completion status) and to
+// the affiliated asynchronous event raised on this QP.
+enum class RequestError : std::uint8_t { invalid_request, remote_access, remote_operation };
+
+constexpr std::uint8_t nak_code(RequestError e) {
+  switch (e) {
+    case RequestError::invalid_request: return wire::aeth::kNakInvalidRequest;
+    case RequestError::remote_access: return wire::aeth::kNakRemoteAccess;
+    case RequestError::remote_operation: return wire::aeth::kNakRemoteOperational;
+  }
+  return wire::aeth::kNakInvalidRequest;
+}
+
+constexpr AsyncEvent::Type async_event_of(RequestError e) {
+  return e == RequestError::remote_access ? AsyncEvent::Type::qp_access_error
+                                          : AsyncEvent::Type::qp_request_error;
+}
+
+// A fatal request error: NAK it and move the QP to ERR.
+void fail_request(Device& dev, Qp& qp, Psn psn, RequestError e) {
+  queue_nak(qp, psn, nak(nak_code(e)));
+  dev.enter_error(qp, async_event_of(e), true);
 }
 
 void complete_recv(Device& dev, Qp& qp, WcStatus st, verbs::WcOpcode op, std::uint32_t len,
@@ -108,7 +127,7 @@ bool valid_size(const Qp& qp, const wire::OpcodeInfo& op, std::size_t len) {
 enum class Verdict { done, rnr, error };
 
 // SEND first/middle/last/only. RC and UC share it; the caller turns errors into NAKs or drops.
-Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_t* code) {
+Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, RequestError* err) {
   const auto& op = p.op();
   const auto payload = p.payload();
   if (op.first_or_only()) {
@@ -116,14 +135,14 @@ Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_
     if (t == Take::none) return Verdict::rnr;
     if (t == Take::bad_key) {
       complete_recv(dev, qp, WcStatus::local_protection_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
-      *code = wire::aeth::kNakRemoteOperational;
+      *err = RequestError::remote_operation;
       return Verdict::error;
     }
     qp.recv_offset = 0;
   }
   if (qp.recv_offset + payload.size() > recv_capacity(qp)) {
     complete_recv(dev, qp, WcStatus::local_length_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
-    *code = wire::aeth::kNakInvalidRequest;
+    *err = RequestError::invalid_request;
     return Verdict::error;
   }
   // Every packet re-checks the receive buffers (taken at the first packet): deregistered or
@@ -132,7 +151,7 @@ Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_
                qp.recv_offset, payload)) {
     dev.add(DeviceCounter::access_revoked);
     complete_recv(dev, qp, WcStatus::local_protection_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
-    *code = wire::aeth::kNakRemoteOperational;
+    *err = RequestError::remote_operation;
     return Verdict::error;
   }
   qp.recv_offset += static_cast<std::uint32_t>(payload.size());
@@ -150,7 +169,7 @@ Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_
     inv = wire::ieth_of(p).rkey.raw();
     if (!dev.memory().invalidate(inv, qp.pd, qp.qpn)) {
       complete_recv(dev, qp, WcStatus::remote_invalid_request_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
-      *code = wire::aeth::kNakInvalidRequest;
+      *err = RequestError::invalid_request;
       return Verdict::error;
     }
     flags |= verbs::Cqe::kWithInv;
@@ -162,7 +181,7 @@ Verdict handle_send(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_
 }
 
 // RDMA WRITE first/middle/last/only (+ immediate).
-Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8_t* code) {
+Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, RequestError* err) {
   const auto& op = p.op();
   const auto payload = p.payload();
   if (op.first_or_only()) {
@@ -177,7 +196,7 @@ Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8
                                         verbs::kRemoteWrite, qp.qpn)
                    : std::unexpected(verbs::AccessError::rights);
       if (!r) {
-        *code = wire::aeth::kNakRemoteAccess;
+        *err = RequestError::remote_access;
         return Verdict::error;
       }
       qp.write_ref = *r;
@@ -186,7 +205,7 @@ Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8
   const bool ends = op.last_or_only();
   if (qp.write_offset + payload.size() > qp.write_len ||
       (ends && qp.write_offset + payload.size() != qp.write_len)) {
-    *code = wire::aeth::kNakInvalidRequest;
+    *err = RequestError::invalid_request;
     return Verdict::error;
   }
   if (ends && op.immediate) {
@@ -194,7 +213,7 @@ Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8
     if (t == Take::none) return Verdict::rnr;
     if (t == Take::bad_key) {
       complete_recv(dev, qp, WcStatus::local_protection_error, verbs::WcOpcode::recv, 0, 0, 0, 0, 0);
-      *code = wire::aeth::kNakRemoteOperational;
+      *err = RequestError::remote_operation;
       return Verdict::error;
     }
   }
@@ -202,7 +221,7 @@ Verdict handle_write(Device& dev, Qp& qp, const wire::ParsedFrame& p, std::uint8
   // deregistered or re-registered since, the rest of the WRITE is a remote access error.
   if (!payload.empty() && !verbs::MemoryTable::copy_in(qp.write_ref, qp.write_offset, payload)) {
     dev.add(DeviceCounter::access_revoked);
-    *code = wire::aeth::kNakRemoteAccess;
+    *err = RequestError::remote_access;
     return Verdict::error;
   }
   qp.write_offset += static_cast<std::uint32_t>(payload.size());
@@ -302,19 +321,19 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
   // IBA 9.7.5.2.2: opcode sequence -- a middle/last continues the message in progress, anything
   // else must not interrupt one.
   if (continues ? qp.in_msg != kind : qp.in_msg != Qp::InMsg::none) {
-    fail_request(dev, qp, psn, wire::aeth::kNakInvalidRequest, AsyncEvent::Type::qp_request_error);
+    fail_request(dev, qp, psn, RequestError::invalid_request);
     return;
   }
   if (op.payload && !valid_size(qp, op, p.payload().size())) {
-    fail_request(dev, qp, psn, wire::aeth::kNakInvalidRequest, AsyncEvent::Type::qp_request_error);
+    fail_request(dev, qp, psn, RequestError::invalid_request);
     return;
   }
 
-  std::uint8_t code = 0;
+  RequestError err = RequestError::invalid_request;
   switch (op.op) {
     case wire::Op::send:
     case wire::Op::rdma_write: {
-      const Verdict v = op.op == wire::Op::send ? handle_send(dev, qp, p, &code) : handle_write(dev, qp, p, &code);
+      const Verdict v = op.op == wire::Op::send ? handle_send(dev, qp, p, &err) : handle_write(dev, qp, p, &err);
       if (v == Verdict::rnr) {
         queue_nak(qp, psn, wire::aeth::make(wire::aeth::kTypeRnrNak, qp.attr.min_rnr_timer));
         qp.nak_sent = true;  // drop what follows until the retry
@@ -322,9 +341,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
         return;
       }
       if (v == Verdict::error) {
-        fail_request(dev, qp, psn, code,
-                     code == wire::aeth::kNakRemoteAccess ? AsyncEvent::Type::qp_access_error
-                                                          : AsyncEvent::Type::qp_request_error);
+        fail_request(dev, qp, psn, err);
         return;
       }
       qp.epsn += 1;
@@ -334,7 +351,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
     case wire::Op::rdma_read_request: {
       const auto reth = wire::reth_of(p);
       if (!queue_read(dev, qp, psn, reth, false)) {
-        fail_request(dev, qp, psn, wire::aeth::kNakRemoteAccess, AsyncEvent::Type::qp_access_error);
+        fail_request(dev, qp, psn, RequestError::remote_access);
         return;
       }
       auto& r = next_resource(qp);
@@ -347,7 +364,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
     case wire::Op::fetch_add: {
       const auto a = wire::atomic_eth_of(p);
       if (a.va % 8 != 0) {  // IBA 9.4.5: atomics are naturally aligned
-        fail_request(dev, qp, psn, wire::aeth::kNakInvalidRequest, AsyncEvent::Type::qp_request_error);
+        fail_request(dev, qp, psn, RequestError::invalid_request);
         return;
       }
       auto ref = (qp.attr.access_flags & verbs::kRemoteAtomic)
@@ -355,7 +372,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
                      : std::unexpected(verbs::AccessError::rights);
       std::byte* cell = ref ? verbs::MemoryTable::atomic_ptr(*ref) : nullptr;
       if (!cell) {
-        fail_request(dev, qp, psn, wire::aeth::kNakRemoteAccess, AsyncEvent::Type::qp_access_error);
+        fail_request(dev, qp, psn, RequestError::remote_access);
         return;
       }
       std::uint64_t orig;
@@ -376,7 +393,7 @@ void handle_rc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
       return;
     }
     default:
-      fail_request(dev, qp, psn, wire::aeth::kNakInvalidRequest, AsyncEvent::Type::qp_request_error);
+      fail_request(dev, qp, psn, RequestError::invalid_request);
       return;
   }
 }
@@ -415,8 +432,8 @@ void handle_uc(Device& dev, Qp& qp, const wire::ParsedFrame& p) {
     qp.counters.rx_dropped++;
     return;
   }
-  std::uint8_t code = 0;
-  const Verdict v = op.op == wire::Op::send ? handle_send(dev, qp, p, &code) : handle_write(dev, qp, p, &code);
+  RequestError ignored = RequestError::invalid_request;  // UC drops the message, it NAKs nothing
+  const Verdict v = op.op == wire::Op::send ? handle_send(dev, qp, p, &ignored) : handle_write(dev, qp, p, &ignored);
   if (v != Verdict::done) {
     if (v == Verdict::rnr) dev.add(DeviceCounter::rx_drop_no_recv_wqe);
     qp.in_msg = Qp::InMsg::none;
@@ -534,16 +551,16 @@ void responder_transmit(Device& dev, Qp& qp) {
     bool last = true;
     switch (j.kind) {
       case Job::Kind::ack:
-        bth.opcode = 0x11;
+        bth.opcode = wire::kRcAcknowledge;
         bth.psn = j.psn;
         break;
       case Job::Kind::nak:
-        bth.opcode = 0x11;
+        bth.opcode = wire::kRcAcknowledge;
         bth.psn = j.psn;
         ext.aeth.syndrome = j.syndrome;
         break;
       case Job::Kind::atomic_ack:
-        bth.opcode = 0x12;
+        bth.opcode = wire::kRcAtomicAcknowledge;
         bth.psn = j.psn;
         ext.atomic_ack_eth.orig_data = j.atomic_orig;
         break;
@@ -560,14 +577,15 @@ void responder_transmit(Device& dev, Qp& qp) {
           // The region went away (deregistered, invalidated) while its read was being answered:
           // the rest of the read is a remote access error, never memory it no longer names.
           j.kind = Job::Kind::nak;
-          j.syndrome = nak(wire::aeth::kNakRemoteAccess);
-          dev.enter_error(qp, AsyncEvent::Type::qp_access_error, true);
+          j.syndrome = nak(nak_code(RequestError::remote_access));
+          dev.enter_error(qp, async_event_of(RequestError::remote_access), true);
           return;  // the NAK goes out from the error state (run_qp)
         }
         const std::uint32_t k = j.sent_pkts;
         const std::uint32_t off = k * qp.attr.pmtu;
         bth.psn = j.psn + k;
-        bth.opcode = j.npkts == 1 ? 0x10 : k == 0 ? 0x0d : k + 1 == j.npkts ? 0x0f : 0x0e;
+        bth.opcode = wire::opcode_for(wire::Transport::rc, wire::Op::rdma_read_response,
+                                       wire::position_in_message(k, j.npkts));
         pl.ref = &j.ref;
         pl.offset = off;
         pl.len = std::min(qp.attr.pmtu, j.len - std::min(j.len, off));

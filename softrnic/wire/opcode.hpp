@@ -158,9 +158,74 @@ constexpr std::string_view transport_prefix(Transport t) {
   return "";
 }
 
-// Builds an opcode from transport and operation suffix; used by the requester and by tests.
+// Builds an opcode from transport and operation suffix (tests use it for opcodes we do not speak).
 constexpr std::uint8_t make_opcode(Transport t, std::uint8_t op5) {
   return static_cast<std::uint8_t>((static_cast<unsigned>(t) << 5) | (op5 & 0x1f));
 }
+
+inline constexpr std::uint8_t kNoOpcode = 0xff;  // 0xff is not an opcode anybody speaks
+inline constexpr std::uint8_t kCnpOpcode = 0x81;
+
+namespace detail {
+// [op][pos][immediate * 2 + invalidate] -> the low 5 bits, from the rows above. Immediate data and
+// invalidation ride on a message's last or only packet; its first and middle packets are the plain
+// ones whatever the message carries.
+using Op5Table = std::array<std::array<std::array<std::uint8_t, 4>, 5>, 10>;
+constexpr Op5Table make_op5_table() {
+  Op5Table t{};
+  for (auto& by_pos : t)
+    for (auto& v : by_pos) v.fill(kNoOpcode);
+  for (const auto& r : kRows) {
+    auto& v = t[static_cast<std::size_t>(r.op)][static_cast<std::size_t>(r.pos)];
+    if (r.pos == Pos::first || r.pos == Pos::middle) {
+      v.fill(r.op5);
+    } else {
+      v[(r.imm ? 2u : 0u) + (r.inv ? 1u : 0u)] = r.op5;
+    }
+  }
+  return t;
+}
+inline constexpr Op5Table kOp5For = make_op5_table();
+}  // namespace detail
+
+// The table read the other way: the opcode of operation `op`'s packet at `pos` in its message on
+// transport `t`, with immediate data or an invalidate; kNoOpcode when there is none (UC has no
+// READ, a READ request has no immediate, ...). Responses take Dir::response rows (ACKNOWLEDGE,
+// READ RESPONSE ...), the CNP its own code.
+constexpr std::uint8_t opcode_for(Transport t, Op op, Pos pos, bool imm = false, bool inv = false) {
+  if (op == Op::cnp) return kCnpOpcode;
+  if (op == Op::invalid) return kNoOpcode;
+  const std::uint8_t op5 =
+      detail::kOp5For[static_cast<std::size_t>(op)][static_cast<std::size_t>(pos)][(imm ? 2u : 0u) + (inv ? 1u : 0u)];
+  if (op5 == kNoOpcode) return kNoOpcode;
+  const std::uint8_t code = make_opcode(t, op5);
+  return kOpcodeTable[code].valid() ? code : kNoOpcode;
+}
+
+inline constexpr std::uint8_t kRcAcknowledge = opcode_for(Transport::rc, Op::acknowledge, Pos::only);
+inline constexpr std::uint8_t kRcAtomicAcknowledge =
+    opcode_for(Transport::rc, Op::atomic_acknowledge, Pos::only);
+
+// Where packet k (from 0) of a message of n packets sits in it.
+constexpr Pos position_in_message(std::uint32_t k, std::uint32_t n) {
+  if (n == 1) return Pos::only;
+  if (k == 0) return Pos::first;
+  if (k + 1 == n) return Pos::last;
+  return Pos::middle;
+}
+
+// Every row answers both ways: the opcode_for of each opcode's own description is that opcode.
+constexpr bool opcode_table_round_trips() {
+  for (std::size_t c = 0; c < kOpcodeTable.size(); ++c) {
+    const auto& e = kOpcodeTable[c];
+    if (!e.valid()) continue;
+    if (opcode_for(e.transport, e.op, e.pos, e.immediate, e.invalidate) != c) return false;
+  }
+  return true;
+}
+static_assert(opcode_table_round_trips());
+static_assert(opcode_for(Transport::rc, Op::send, Pos::first, true) == 0x00);
+static_assert(opcode_for(Transport::uc, Op::rdma_read_request, Pos::only) == kNoOpcode);
+static_assert(opcode_for(Transport::rc, Op::acknowledge, Pos::only) == 0x11);
 
 }  // namespace softrnic::wire
