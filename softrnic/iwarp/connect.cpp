@@ -528,6 +528,14 @@ std::size_t Device::poll() {
     if (c && !c->out.empty()) continue;  // the MPA Reply goes first
     run_qp(*q);
   }
+  if (!overflowed_cqs_.empty()) {
+    const auto full = std::move(overflowed_cqs_);
+    overflowed_cqs_.clear();
+    for (verbs::Cq* cq : full)
+      for (auto& q : qps_)
+        if (q && (q->init.send_cq == cq || q->init.recv_cq == cq) && q->state != QpState::err)
+          fail_qp(*q, "completion queue overflow", false);
+  }
   for (auto& cq : cqs_) cq->service();
   auto events = std::move(m.events);
   m.events.clear();

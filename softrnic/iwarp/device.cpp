@@ -32,8 +32,7 @@ Qp::Qp(std::uint32_t n, const roce::QpInit& i)
 
 
 Result<verbs::Cq*> Device::create_cq(std::uint32_t depth) {
-  if (depth == 0 || depth > config_.limits.max_cqe)
-    return make_error(Errc::invalid_argument, "CQ depth must be 1.." + std::to_string(config_.limits.max_cqe));
+  if (auto ok = verbs::check_new_cq(config_.limits, depth, cqs_.size()); !ok) return std::unexpected(ok.error());
   cqs_.push_back(std::make_unique<verbs::Cq>(depth));
   return cqs_.back().get();
 }
@@ -42,12 +41,11 @@ Result<Qp*> Device::create_qp(const roce::QpInit& init) {
   if (init.type != verbs::QpType::rc)
     return make_error(Errc::unsupported, "iWARP QPs are RC: it has no UC or UD service");
   if (!init.send_cq || !init.recv_cq) return make_error(Errc::invalid_argument, "a QP needs a send and a receive CQ");
-  if (init.sq_depth == 0 || init.sq_depth > config_.limits.max_qp_wr || init.rq_depth == 0 ||
-      init.rq_depth > config_.limits.max_qp_wr)
-    return make_error(Errc::invalid_argument, "queue depth out of range (1.." + std::to_string(config_.limits.max_qp_wr) + ")");
-  if (init.max_send_sge > roce::kMaxSge || init.max_recv_sge > roce::kMaxSge)
-    return make_error(Errc::invalid_argument, "max SGE is " + std::to_string(roce::kMaxSge));
   if (init.srq) return make_error(Errc::unsupported, "iWARP QPs take no SRQ here");
+  if (init.rq_depth == 0) return make_error(Errc::invalid_argument, "an iWARP QP needs a receive queue (no SRQ)");
+  const auto live = static_cast<std::size_t>(std::count_if(qps_.begin(), qps_.end(), [](const auto& q) { return q != nullptr; }));
+  if (auto ok = verbs::check_new_qp(config_.limits, roce::shape_of(init), roce::kMaxSge, roce::kMaxInline, live); !ok)
+    return std::unexpected(ok.error());
   std::uint32_t qpn = 2;
   while (qpn < qps_.size() && qps_[qpn]) ++qpn;
   if (qpn >= qps_.size()) qps_.resize(qpn + 1);
@@ -93,7 +91,14 @@ Result<void> Device::post_recv(Qp& qp, const roce::RecvWr& wr) {
   return {};
 }
 
-void Device::push_cqe(verbs::Cq* cq, const verbs::Cqe& e) { (void)cq->push(e); }
+void Device::push_cqe(verbs::Cq* cq, const verbs::Cqe& e) {
+  if (cq->in_error()) return;  // an overflowed CQ takes nothing more
+  if (cq->push(e)) return;
+  // IBA 11.4.2.1 / NDK, as on RoCEv2: an overflow is an error of the CQ (push() put it there)
+  // and of every QP that uses it.
+  add(IwarpCounter::cq_overflows);
+  overflowed_cqs_.push_back(cq);
+}
 
 // --- transmit -------------------------------------------------------------------------------
 

@@ -83,7 +83,8 @@ struct IwarpConfig {
   X(access_revoked) /* memory deregistered/invalidated under a message in progress */ \
   X(accept_backlog_drops) /* incoming connections closed: the listener's backlog was full */ \
   X(mpa_request_timeouts) /* incoming connections that sent no MPA Request in time */ \
-  X(owner_decision_timeouts) /* connect_requests nobody accepted or rejected in time */
+  X(owner_decision_timeouts) /* connect_requests nobody accepted or rejected in time */ \
+  X(cq_overflows) /* completions a full CQ could not take: the CQ and its QPs went to error */
 
 enum class IwarpCounter : std::uint8_t {
 #define SOFTRNIC_X(n) n,
@@ -218,6 +219,9 @@ class Device {
   void start_fpdus(Qp& qp, bool crc, std::uint32_t mss);
   void emit(Conn& c, cm::CmEvent e);
   void push_cqe(verbs::Cq* cq, const verbs::Cqe& e);
+  // CQs that overflowed since the last poll: their QPs are failed at the end of it, outside
+  // any QP's processing (fail_qp flushes and closes).
+  std::vector<verbs::Cq*> overflowed_cqs_;
   void add(IwarpCounter c, std::uint64_t n = 1) { counters_.add(c, n); }
   Clock& clock() { return clock_; }
 

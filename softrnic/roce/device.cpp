@@ -67,9 +67,7 @@ Device::~Device() {
 }
 
 Result<verbs::Cq*> Device::create_cq(std::uint32_t depth) {
-  if (depth == 0 || depth > config_.limits.max_cqe)
-    return make_error(Errc::invalid_argument, "CQ depth must be 1.." + std::to_string(config_.limits.max_cqe));
-  if (cqs_.size() >= config_.limits.max_cq) return make_error(Errc::busy, "too many CQs");
+  if (auto ok = verbs::check_new_cq(config_.limits, depth, cqs_.size()); !ok) return std::unexpected(ok.error());
   cqs_.push_back(std::make_unique<verbs::Cq>(depth));
   return cqs_.back().get();
 }
@@ -86,14 +84,8 @@ Result<Srq*> Device::create_srq(std::uint32_t depth, std::uint32_t max_sge) {
 Result<Qp*> Device::create_qp(const QpInit& init) {
   const auto& L = config_.limits;
   if (!init.send_cq || !init.recv_cq) return make_error(Errc::invalid_argument, "a QP needs a send and a receive CQ");
-  if (init.sq_depth == 0 || init.sq_depth > L.max_qp_wr || init.rq_depth > L.max_qp_wr)
-    return make_error(Errc::invalid_argument, "queue depth out of range (max " + std::to_string(L.max_qp_wr) + ")");
-  const std::uint32_t max_sge = std::min<std::uint32_t>(L.max_sge, kMaxSge);
-  if (init.max_send_sge > max_sge || init.max_recv_sge > max_sge)
-    return make_error(Errc::invalid_argument, "max SGE is " + std::to_string(max_sge));
-  if (init.max_inline > std::min<std::uint32_t>(L.max_inline, kMaxInline))
-    return make_error(Errc::invalid_argument, "max inline is " + std::to_string(L.max_inline));
-  if (live_qps_.size() >= L.max_qp) return make_error(Errc::busy, "too many QPs");
+  if (auto ok = verbs::check_new_qp(L, shape_of(init), kMaxSge, kMaxInline, live_qps_.size()); !ok)
+    return std::unexpected(ok.error());
   // A QPN is a slot of qps_ in its low bits and random bits above (IBA leaves QPNs to the CA), so
   // a peer cannot guess the numbers of other connections from its own.
   std::uint32_t slot = 2, qpn = 0;

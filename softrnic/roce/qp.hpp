@@ -12,6 +12,7 @@
 #include "base/spsc_ring.hpp"
 #include "roce/wr.hpp"
 #include "verbs/cq.hpp"
+#include "verbs/limits.hpp"
 #include "verbs/memory.hpp"
 #include "verbs/qp_state.hpp"
 #include "wire/build.hpp"
@@ -58,6 +59,10 @@ struct QpInit {
   std::uint32_t max_inline = 0;
   bool gsi = false;  // UD only: become QP1 (connection management MADs)
 };
+// What verbs::check_new_qp looks at.
+constexpr verbs::QpShape shape_of(const QpInit& i) {
+  return {i.sq_depth, i.rq_depth, i.max_send_sge, i.max_recv_sge, i.max_inline};
+}
 
 // Engine-side copy of a posted send WR with its transmission and completion progress.
 struct SendWqe {

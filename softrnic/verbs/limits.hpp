@@ -2,7 +2,11 @@
 // negotiation all read it; nothing else hard-codes a limit.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
+
+#include "base/result.hpp"
 
 namespace softrnic::verbs {
 
@@ -46,5 +50,33 @@ constexpr std::uint32_t qpn_slot_mask(const DeviceLimits& l) {
   return (1u << bits) - 1;
 }
 static_assert(kDefaultLimits.max_ird <= 255 && kDefaultLimits.max_ord <= 255);
+
+// The checks every wire makes, the same way, when a consumer creates a CQ or a QP. live: how many
+// the device has now.
+[[nodiscard]] inline Result<void> check_new_cq(const DeviceLimits& l, std::uint32_t depth, std::size_t live) {
+  if (depth == 0 || depth > l.max_cqe)
+    return make_error(Errc::invalid_argument, "CQ depth must be 1.." + std::to_string(l.max_cqe));
+  if (live >= l.max_cq) return make_error(Errc::busy, "too many CQs (max " + std::to_string(l.max_cq) + ")");
+  return {};
+}
+
+struct QpShape {
+  std::uint32_t sq_depth = 0, rq_depth = 0;
+  std::uint32_t max_send_sge = 0, max_recv_sge = 0;
+  std::uint32_t max_inline = 0;
+};
+// sge_cap / inline_cap: what the work-request layout itself holds, when below the limits.
+[[nodiscard]] inline Result<void> check_new_qp(const DeviceLimits& l, const QpShape& s, std::uint32_t sge_cap,
+                                               std::uint32_t inline_cap, std::size_t live) {
+  if (s.sq_depth == 0 || s.sq_depth > l.max_qp_wr || s.rq_depth > l.max_qp_wr)
+    return make_error(Errc::invalid_argument, "queue depth out of range (max " + std::to_string(l.max_qp_wr) + ")");
+  const std::uint32_t max_sge = l.max_sge < sge_cap ? l.max_sge : sge_cap;
+  if (s.max_send_sge > max_sge || s.max_recv_sge > max_sge)
+    return make_error(Errc::invalid_argument, "max SGE is " + std::to_string(max_sge));
+  const std::uint32_t max_inline = l.max_inline < inline_cap ? l.max_inline : inline_cap;
+  if (s.max_inline > max_inline) return make_error(Errc::invalid_argument, "max inline is " + std::to_string(max_inline));
+  if (live >= l.max_qp) return make_error(Errc::busy, "too many QPs (max " + std::to_string(l.max_qp) + ")");
+  return {};
+}
 
 }  // namespace softrnic::verbs

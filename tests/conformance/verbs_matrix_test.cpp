@@ -130,6 +130,47 @@ class VerbsMatrix : public ::testing::Test {
 using Rigs = ::testing::Types<RoceRig, IwarpRig>;
 TYPED_TEST_SUITE(VerbsMatrix, Rigs);
 
+// verbs::check_new_cq / check_new_qp: both wires refuse the same shapes with the same words, and
+// stop at the same counts.
+TYPED_TEST(VerbsMatrix, CreationLimitsAreCheckedAlikeOnBothWires) {
+  auto& d = this->rig.a();
+  const auto& L = verbs::kDefaultLimits;
+  EXPECT_FALSE(d.create_cq(0));
+  const auto deep = d.create_cq(L.max_cqe + 1);
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().message, "CQ depth must be 1.." + std::to_string(L.max_cqe));
+  roce::QpInit i;
+  i.pd = this->rig.pd_a();
+  i.send_cq = i.recv_cq = this->rig.scq_a();
+  i.sq_depth = i.rq_depth = 2;
+  i.max_send_sge = i.max_recv_sge = 1;
+  const auto refused = [&](roce::QpInit bad, const std::string& why) {
+    const auto q = d.create_qp(bad);
+    ASSERT_FALSE(q) << why;
+    EXPECT_EQ(q.error().message, why);
+  };
+  auto bad = i;
+  bad.max_send_sge = L.max_sge + 1;
+  refused(bad, "max SGE is " + std::to_string(L.max_sge));
+  bad = i;
+  bad.max_inline = L.max_inline + 1;
+  refused(bad, "max inline is " + std::to_string(L.max_inline));
+  bad = i;
+  bad.sq_depth = L.max_qp_wr + 1;
+  refused(bad, "queue depth out of range (max " + std::to_string(L.max_qp_wr) + ")");
+  // The counts: CQs and QPs up to the limit, then "too many".
+  Result<verbs::Cq*> cq = d.create_cq(1);
+  for (std::uint32_t n = 0; cq && n <= L.max_cq; ++n) cq = d.create_cq(1);
+  ASSERT_FALSE(cq) << "no limit on CQs";
+  EXPECT_EQ(cq.error().code, Errc::busy);
+  EXPECT_EQ(cq.error().message, "too many CQs (max " + std::to_string(L.max_cq) + ")");
+  auto qp = d.create_qp(i);
+  for (std::uint32_t n = 0; qp && n <= L.max_qp; ++n) qp = d.create_qp(i);
+  ASSERT_FALSE(qp) << "no limit on QPs";
+  EXPECT_EQ(qp.error().code, Errc::busy);
+  EXPECT_EQ(qp.error().message, "too many QPs (max " + std::to_string(L.max_qp) + ")");
+}
+
 TYPED_TEST(VerbsMatrix, SendWriteAndReadOfEverySizeArriveIntact) {
   auto& r = this->rig;
   for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{65537},

@@ -154,6 +154,37 @@ TEST(IwConnect, RejectCarriesPrivateData) {
   EXPECT_EQ(qa->state, verbs::QpState::reset) << "the QP can connect again";
 }
 
+TEST(IwVerbs, ACqOverflowIsAnErrorOfTheCqAndOfItsQps) {
+  // As on RoCEv2 (IBA 11.4.2.1): a full CQ takes no completion; it goes to error and so does
+  // every QP that uses it.
+  IwPair t;
+  auto small = t.a.dev->create_cq(2);
+  ASSERT_TRUE(small);
+  t.a.scq = *small;
+  Qp* qa = t.a.new_qp();
+  Qp* qb = t.connect_pair(qa);
+  ASSERT_NE(qb, nullptr);
+  Mr src(t.a, 16, kAll), dst(t.b, 64, kAll);
+  for (int i = 0; i < 4; ++i) {
+    roce::RecvWr r;
+    r.num_sge = 1;
+    r.sg[0] = {static_cast<std::uint64_t>(i) * 16, 16, dst.key};
+    ASSERT_TRUE(t.b.dev->post_recv(*qb, r));
+  }
+  for (int i = 0; i < 3; ++i) {
+    roce::SendWr w;
+    w.opcode = verbs::WrOpcode::send;
+    w.flags = verbs::kSignaled;
+    w.num_sge = 1;
+    w.sg[0] = {0, 16, src.key};
+    ASSERT_TRUE(t.a.dev->post_send(*qa, w));
+  }
+  ASSERT_TRUE(t.run_until([&] { return qa->state == verbs::QpState::err; }));
+  EXPECT_TRUE((*small)->in_error());
+  EXPECT_EQ(t.a.dev->counters().get(IwarpCounter::cq_overflows), 1u);
+  EXPECT_EQ(t.a.drain(*small).size(), 2u) << "what fitted is still there";
+}
+
 TEST(IwConnect, NobodyListeningIsAConnectErrorNamingTheAddress) {
   IwPair t;
   Qp* qa = t.a.new_qp();
