@@ -36,8 +36,10 @@ if [ "${SOFTRNIC_PREBUILD_GUEST:-0}" = 1 ] && [ "$(id -u)" -eq 0 ]; then
   tests/interop/guest_image.sh > "${TMPDIR:-/tmp}/softrnic-guest-image.log" 2>&1 < /dev/null &
 fi
 
+# The benchmarks (perf/) are not part of the test run: perf/run.sh builds them in a release tree
+# of their own, and `meson configure build -Dperf=true` adds them here.
 if [ ! -f build/build.ninja ]; then
-  meson setup build "$@"
+  meson setup build -Dperf=false "$@"
 elif [ $# -gt 0 ]; then
   meson configure build "$@"
 fi
